@@ -1,0 +1,73 @@
+// Package maillog writes yubin's mail log: one line per event, key=value,
+// queue ID first, stable keys, so that `grep id=XXXX` tells a message's whole
+// story. Each event is a function here; callers never format log lines. No
+// body, no header beyond Message-ID, no password or AUTH data is ever logged.
+package maillog
+
+import (
+	"io"
+	"log/syslog"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+var (
+	mu  sync.Mutex
+	out io.Writer = io.Discard
+)
+
+// SetOutput sends the log to w (a daemon's stderr, a test's buffer); nil
+// discards it.
+func SetOutput(w io.Writer) {
+	if w == nil {
+		w = io.Discard
+	}
+	mu.Lock()
+	out = w
+	mu.Unlock()
+}
+
+// Syslog sends the log to the system log, facility mail, as tag, when the
+// log socket is there; otherwise the log stays where it was.
+func Syslog(tag string) {
+	if w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, tag); err == nil {
+		SetOutput(w)
+	}
+}
+
+// Queued: a message was committed to the queue. client is the SMTP client's
+// address, user the local submitter or SMTP AUTH identity; either may be "".
+func Queued(id, from string, nrcpt int, size int64, client, user string) {
+	emit("id", id, "event", "queued", "from", "<"+from+">", "nrcpt", strconv.Itoa(nrcpt),
+		"size", strconv.FormatInt(size, 10), "client", client, "user", user)
+}
+
+// emit writes one line of key, value pairs, leaving out empty values.
+func emit(kv ...string) {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(kv[i])
+		b.WriteByte('=')
+		b.WriteString(quote(kv[i+1]))
+	}
+	b.WriteByte('\n')
+	mu.Lock()
+	io.WriteString(out, b.String())
+	mu.Unlock()
+}
+
+// quote leaves simple values bare and quotes the rest, so every line splits
+// the same way.
+func quote(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \"\\=\t\n\r") && strconv.CanBackquote(v) {
+		return v
+	}
+	return strconv.Quote(v)
+}
