@@ -38,6 +38,8 @@ type Envelope struct {
 
 	// Size is the message's size in bytes (the file minus the envelope line).
 	Size int64 `json:"-"`
+	// Active: a process held the delivery lock when the envelope was read.
+	Active bool `json:"-"`
 }
 
 // Recipient is one envelope recipient and how far its delivery has come.

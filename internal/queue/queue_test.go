@@ -112,7 +112,13 @@ func TestLockIsExclusive(t *testing.T) {
 	if _, err := q.Lock(id); !errors.Is(err, ErrLocked) {
 		t.Errorf("second Lock: %v, want ErrLocked", err)
 	}
+	if env, err := q.Read(id); err != nil || !env.Active {
+		t.Errorf("Read of a locked message: Active=%v, %v; want true", env != nil && env.Active, err)
+	}
 	m.Close()
+	if env, err := q.Read(id); err != nil || env.Active {
+		t.Errorf("Read of an unlocked message: Active=%v, %v; want false", env != nil && env.Active, err)
+	}
 	m2, err := q.Lock(id)
 	if err != nil {
 		t.Fatalf("Lock after Close: %v", err)
