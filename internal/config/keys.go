@@ -1,0 +1,66 @@
+package config
+
+// key is one configuration key: its name, its default as text in the file's
+// own syntax (so "$hostname" works there too), a one-line description, and
+// the function that checks a final value and stores it in a Config.
+// Adding a key is one line here, plus its field, man page entry and sample.
+type key struct {
+	name    string
+	def     string
+	doc     string
+	set     func(c *Config, v string) error
+	dynamic func() (string, error) // computes the default instead of def
+}
+
+// keys is the table that Parse, the tests, yubin.conf(5) and etc/yubin.conf
+// follow; the tests check that the last two list every key with its doc.
+var keys = []key{
+	{name: "hostname", doc: "This host's name in SMTP greetings and Received headers.", dynamic: defaultHostname,
+		set: func(c *Config, v string) (err error) { c.Hostname, err = parseHostname(v); return err }},
+	{name: "local_domains", def: "$hostname, localhost", doc: "Domains whose mail is delivered on this host.",
+		set: func(c *Config, v string) (err error) { c.LocalDomains, err = parseDomains(v); return err }},
+	{name: "queue_dir", def: "/var/spool/yubin", doc: "The mail queue, owned by mail_owner.",
+		set: func(c *Config, v string) (err error) { c.QueueDir, err = parseRequired(v); return err }},
+	{name: "mail_dir", def: "~/Maildir", doc: "A user's Maildir: %u the user, %d the domain, a leading ~ the home.",
+		set: func(c *Config, v string) (err error) { c.MailDir, err = parseMailDir(v); return err }},
+	{name: "users_file", def: "", doc: "Virtual users, name:hash[:uid:gid:home] lines; empty: the system's users.",
+		set: func(c *Config, v string) error { c.UsersFile = v; return nil }},
+	{name: "aliases", def: "/etc/aliases", doc: "The aliases file, in sendmail syntax; empty: no aliases.",
+		set: func(c *Config, v string) error { c.Aliases = v; return nil }},
+	{name: "smtp_listen", def: ":25", doc: "Addresses (host:port) smtpd listens on for SMTP; empty: none.",
+		set: func(c *Config, v string) (err error) { c.SMTPListen, err = parseListen(v); return err }},
+	{name: "submission_listen", def: ":587", doc: "Addresses (host:port) smtpd listens on for submission; empty: none.",
+		set: func(c *Config, v string) (err error) { c.SubmissionListen, err = parseListen(v); return err }},
+	{name: "pop3_listen", def: ":110", doc: "Addresses (host:port) a standalone pop3d listens on.",
+		set: func(c *Config, v string) (err error) { c.POP3Listen, err = parseListen(v); return err }},
+	{name: "imap_listen", def: ":143", doc: "Addresses (host:port) a standalone imapd listens on.",
+		set: func(c *Config, v string) (err error) { c.IMAPListen, err = parseListen(v); return err }},
+	{name: "relay_networks", def: "127.0.0.0/8, ::1/128", doc: "Clients that may relay without authentication (IP prefixes or addresses).",
+		set: func(c *Config, v string) (err error) { c.RelayNetworks, err = parsePrefixes(v); return err }},
+	{name: "relay_host", def: "", doc: "Smarthost: [host]:port, host:port or host; empty: deliver by MX records.",
+		set: func(c *Config, v string) (err error) { c.RelayHost, err = parseRelayHost(v); return err }},
+	{name: "relay_auth_file", def: "", doc: "Credentials for relay_host; empty: no authentication.",
+		set: func(c *Config, v string) error { c.RelayAuthFile = v; return nil }},
+	{name: "dns_servers", def: "", doc: "MX lookup resolvers, ip or ip:port (port 53); empty: from /etc/resolv.conf.",
+		set: func(c *Config, v string) (err error) { c.DNSServers, err = parseDNSServers(v); return err }},
+	{name: "remote_smtp_port", def: "25", doc: "The port dialed on MX hosts.",
+		set: func(c *Config, v string) (err error) { c.RemoteSMTPPort, err = parsePort(v); return err }},
+	{name: "tls_cert", def: "", doc: "Certificate (PEM) for STARTTLS, STLS and implicit TLS; needs tls_key.",
+		set: func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{name: "tls_key", def: "", doc: "Private key (PEM) of tls_cert.",
+		set: func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{name: "message_size_limit", def: "26214400", doc: "Largest message in bytes; k, m, g suffixes multiply by 1024; 0: no limit.",
+		set: func(c *Config, v string) (err error) { c.MessageSizeLimit, err = parseSize(v); return err }},
+	{name: "mail_owner", def: "mail", doc: "User owning the queue, that daemons run as; group of sendmail and mailq.",
+		set: func(c *Config, v string) (err error) { c.MailOwner, err = parseUser(v); return err }},
+}
+
+// lookup returns the table entry of key name, or nil.
+func lookup(name string) *key {
+	for i := range keys {
+		if keys[i].name == name {
+			return &keys[i]
+		}
+	}
+	return nil
+}
