@@ -155,6 +155,9 @@ func ServeStdio(ctx context.Context, opts Options, r io.Reader, w io.Writer) err
 // serveOne runs s for the one connection c: go-smtp only serves listeners,
 // so c is handed out by a listener whose second Accept waits for c to close.
 func (s *Server) serveOne(ctx context.Context, c net.Conn) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	wc := newWireConn(c, s.timeout)
 	l := &oneConnListener{conn: wc, ready: make(chan net.Conn, 1), closed: make(chan struct{})}
 	l.ready <- wc

@@ -105,8 +105,9 @@ func usagef(format string, args ...any) error {
 // optstring is, in getopt(3) syntax, the union of sendmail 8's OPTIONS
 // "A:B:b:C:cD:d:e:F:f:Gh:IiL:M:mN:nO:o:p:Q:q:R:r:sTtV:vX:", Postfix's
 // GETOPT_LIST "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx" and
-// OpenSMTPD's "A:B:b:E::e:F:f:iJ::L:mN:o:p:qr:R:StvV:x". "::" marks an
-// argument that exists only when attached to the letter.
+// OpenSMTPD's "A:B:b:E::e:F:f:iJ::L:mN:o:p:qr:R:StvV:x" (whose -q takes no
+// argument: sendmail's and Postfix's "q:" wins). "::" marks an argument that
+// exists only when attached to the letter.
 const optstring = "A:B:b:C:cD:d:E::e:F:f:Gh:IiJ::L:M:mN:nO:o:p:Q:q:R:r:SsTtUV:vX:x"
 
 type argKind int

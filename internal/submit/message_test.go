@@ -353,7 +353,7 @@ func TestDateHeader(t *testing.T) {
 	}{
 		{time.Date(2026, 11, 28, 3, 58, 56, 0, time.UTC), "Sat, 28 Nov 2026 03:58:56 +0000"},
 		{time.Date(2026, 1, 5, 23, 4, 5, 999, time.FixedZone("JST", 9*3600)), "Mon, 05 Jan 2026 23:04:05 +0900"},
-		{time.Date(2026, 7, 1, 0, 0, 0, 0, time.FixedZone("", -(3*3600 + 1800))), "Wed, 01 Jul 2026 00:00:00 -0330"},
+		{time.Date(2026, 7, 1, 0, 0, 0, 0, time.FixedZone("", -(3*3600+1800))), "Wed, 01 Jul 2026 00:00:00 -0330"},
 	}
 	for _, tt := range tests {
 		if got := DateHeader(tt.t); got != tt.want {
