@@ -81,8 +81,8 @@ func run(n, par int, base, sendmail string, postfix float64) error {
 		return err
 	}
 
-	fmt.Printf("# %s, %d cpu, n=%d, par=%d, dir %s (%s)\n# sendmail %s (%s)\n",
-		time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), n, par, dir, fsType(dir), sendmail, linkage(sendmail))
+	fmt.Printf("# %s, %d cpu, load %s, n=%d, par=%d, dir %s (%s)\n# sendmail %s (%s)\n",
+		time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), load(), n, par, dir, fsType(dir), sendmail, linkage(sendmail))
 	var disk, spawn [2]float64 // [0] sequential, [1] parallel
 	for i, p := range []int{1, par} {
 		r, err := diskRate(filepath.Join(dir, "disk"), n, p, false)
@@ -332,6 +332,16 @@ func fsType(dir string) string {
 		return "overlayfs"
 	}
 	return fmt.Sprintf("fs type %#x", st.Type)
+}
+
+// load is the 1-minute load average: other work on the machine shows in
+// every figure, less in the ratios.
+func load() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // linkage says whether the binary needs the dynamic loader, whose start-up

@@ -27,6 +27,10 @@ func main() {
 
 func run(name string, args []string) int {
 	opts, err := submit.ParseArgs(args)
+	var addrErr *submit.AddressError
+	if errors.As(err, &addrErr) {
+		return fail(status.NoUser, "", err)
+	}
 	if err != nil {
 		return fail(status.Usage, "", err)
 	}
@@ -65,6 +69,8 @@ func run(name string, args []string) int {
 			return fail(status.IOErr, "-bs", err)
 		}
 		return status.OK
+	case submit.ModeHostStatus:
+		return status.OK // -bh, -bH: no host status database, as Postfix
 	default:
 		// Delivery, aliases and the daemon arrive with the runner,
 		// newaliases and smtpd; until then these modes say so.

@@ -4,11 +4,12 @@
 //
 // An envelope address is kept as local@domain with the domain lower-cased
 // and the local part as given (it is case-sensitive, RFC 5321 §2.4). Accepted
-// forms: `user@domain`, `<user@domain>`, `Name <user@domain>`, a bare `user`
-// (qualified by the caller), and a quoted local part `"john doe"@domain`.
+// forms are those of an RFC 5322 mailbox and more, as sendmail accepts them
+// (ParseList): `user@domain`, `<user@domain>`, `Name <user@domain>`, a bare
+// `user` (qualified by the caller), a quoted local part `"john doe"@domain`.
 // Refused: empty addresses, control characters, unbalanced quotes or angle
-// brackets, invalid UTF-8, an empty local part or domain, and a domain that is not a
-// hostname or an address literal.
+// brackets, invalid UTF-8, an empty local part or domain, and a domain that is
+// not a hostname or an address literal.
 package address
 
 import (
@@ -32,37 +33,26 @@ var ErrEmpty = errors.New("empty address")
 // Parse reads one address as a user or a client writes it and returns it as
 // local@domain, or just the local part when it has no domain.
 func Parse(s string) (string, error) {
-	in := s
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '<'); i >= 0 && !inQuotes(s, i) {
-		if !strings.HasSuffix(s, ">") {
-			return "", &Error{in, "unbalanced angle brackets"}
-		}
-		s = s[i+1 : len(s)-1]
-	} else if strings.ContainsAny(s, "<>") && !strings.HasPrefix(s, `"`) {
-		return "", &Error{in, "unbalanced angle brackets"}
-	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", ErrEmpty
-	}
 	if !utf8.ValidString(s) {
-		return "", &Error{in, "not UTF-8"}
+		return "", &Error{s, "not UTF-8"}
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", &Error{in, "control character in address"}
-		}
+	list, err := ParseList(s)
+	if err != nil {
+		return "", &Error{s, err.Error()}
 	}
-	local, domain, hasDomain := Split(s)
-	if err := checkLocal(local); err != nil {
-		return "", &Error{in, err.Error()}
+	switch len(list) {
+	case 0:
+		return "", ErrEmpty
+	case 1:
+	default:
+		return "", &Error{s, "more than one address"}
 	}
+	local, domain, hasDomain := Split(list[0])
 	if !hasDomain {
 		return local, nil
 	}
 	if err := checkDomain(domain); err != nil {
-		return "", &Error{in, err.Error()}
+		return "", &Error{s, err.Error()}
 	}
 	return local + "@" + strings.ToLower(domain), nil
 }
@@ -106,32 +96,6 @@ func inQuotes(s string, i int) bool {
 		}
 	}
 	return quoted
-}
-
-func checkLocal(l string) error {
-	if l == "" {
-		return errors.New("empty local part")
-	}
-	if l[0] == '"' {
-		// quoted-string: backslash escapes one character; the only
-		// unescaped quote after the first is the last character.
-		for i := 1; i < len(l); i++ {
-			switch l[i] {
-			case '\\':
-				i++
-			case '"':
-				if i != len(l)-1 {
-					return errors.New("text after the quoted local part")
-				}
-				return nil
-			}
-		}
-		return errors.New("unbalanced quotes in local part")
-	}
-	if strings.ContainsAny(l, "\" \t()<>,;:[]\\") {
-		return errors.New("special character in unquoted local part")
-	}
-	return nil
 }
 
 func checkDomain(d string) error {

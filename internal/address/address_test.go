@@ -1,6 +1,9 @@
 package address
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -18,7 +21,9 @@ func TestParse(t *testing.T) {
 		{name: "quoted local part with @", in: `"a@b"@x.org`, want: `"a@b"@x.org`},
 		{name: "address literal", in: "postmaster@[127.0.0.1]", want: "postmaster@[127.0.0.1]"},
 		{name: "utf8 domain", in: "user@bücher.example", want: "user@bücher.example"},
-		{name: "trailing dot", in: "user@x.org.", want: "user@x.org."},
+		{name: "trailing dot", in: "user@x.org.", bad: true},
+		{name: "two addresses", in: "a@x.org, b@x.org", bad: true},
+		{name: "group", in: "team: a@x.org;", want: "a@x.org"},
 		{name: "empty", in: "", bad: true},
 		{name: "empty brackets", in: "<>", bad: true},
 		{name: "unbalanced bracket", in: "<user@x.org", bad: true},
@@ -73,6 +78,57 @@ func FuzzParse(f *testing.F) {
 		// What Parse accepts it accepts again unchanged.
 		if b, err := Parse(a); err != nil || b != a {
 			t.Fatalf("Parse(%q) = %q, but Parse(%q) = %q, %v", s, a, a, b, err)
+		}
+	})
+}
+
+func TestParseList(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		bad      bool
+	}{
+		{name: "two", in: "a@x.org, Bee <b@y.org>", want: []string{"a@x.org", "b@y.org"}},
+		{name: "bare names", in: "root, postmaster", want: []string{"root", "postmaster"}},
+		{name: "group", in: "team: a@x.org, b@x.org;, c@z.org", want: []string{"a@x.org", "b@x.org", "c@z.org"}},
+		{name: "empty group", in: "undisclosed-recipients:;", want: nil},
+		{name: "comments", in: "a@x.org (Alice), (x) b@y.org", want: []string{"a@x.org", "b@y.org"}},
+		{name: "quoted display name", in: `"Doe, John" <j@x.org>`, want: []string{"j@x.org"}},
+		{name: "quoted local part", in: `"a b"@x.org`, want: []string{`"a b"@x.org`}},
+		{name: "obsolete route", in: "<@relay.org:u@x.org>", want: []string{"u@x.org"}},
+		{name: "empty elements", in: ", a@x.org,,", want: []string{"a@x.org"}},
+		{name: "null", in: "<>", want: nil},
+		{name: "missing comma", in: "a@x.org b@y.org", bad: true},
+		{name: "unclosed angle", in: "A <a@x.org", bad: true},
+		{name: "control character", in: "a@x.org\r\nRCPT TO:<b@y>", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseList(tt.in)
+		if tt.bad {
+			if err == nil {
+				t.Errorf("%s: ParseList(%q) = %q, want an error", tt.name, tt.in, got)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("%s: ParseList(%q) = %q, %v; want %q", tt.name, tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzParseList(f *testing.F) {
+	for _, s := range []string{"a@x, B <b@y>", "g: a@x;", `"q"@x (c)`, "<@r:u@x>", "<>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		list, err := ParseList(s)
+		if err != nil {
+			return
+		}
+		for _, a := range list {
+			if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("ParseList(%q) gave %q", s, a)
+			}
 		}
 	})
 }

@@ -19,9 +19,16 @@
 // messages over MaxMessageBytes, counted as received with CRLF as RFC 1870
 // counts (552 5.3.4, at MAIL when SIZE= says so, else at the end of DATA);
 // BINARYMIME and REQUIRETLS (not offered). Over TCP, without a policy yet,
-// a recipient is accepted only in Options.LocalDomains (554 5.7.1), so no
-// server built here is an open relay; a local submission (sendmail -bs)
-// accepts every domain.
+// a recipient is accepted only in Options.LocalDomains and without a relay
+// trick in its local part (554 5.7.1), so no server built here is an open
+// relay; a local submission (sendmail -bs) accepts every domain.
+//
+// Owed to go-smtp: an address must have a domain (RCPT TO:<postmaster>
+// gets 501, though RFC 5321 §4.5.1 wants it taken); a quoted local part
+// arrives without its quotes ("john doe"@x is john doe@x, kept so in the
+// envelope; received.go quotes it again); after its fourth syntax error
+// (unknown or mangled command) go-smtp closes the connection; a line over
+// 2000 bytes ends the session.
 //
 // # What DATA stores
 //
@@ -39,7 +46,8 @@
 // notes whether the client greeted with HELO or EHLO (go-smtp keeps that to
 // itself; the envelope and Received say SMTP or ESMTP), and applies an idle
 // timeout to every read, so that a long DATA is not cut off by a
-// per-command deadline.
+// per-command deadline. After STARTTLS (issue 5) it sees ciphertext and
+// stops looking: go-smtp's 502s stay, and the protocol is taken as ESMTP.
 package smtpserver
 
 import (
@@ -68,11 +76,17 @@ const (
 
 // Options is what a server needs to know; cmd/ builds it from yubin.conf.
 type Options struct {
-	Hostname        string       // greeting and Received: "by"
-	Queue           *queue.Queue // where accepted mail goes
-	MaxMessageBytes int64        // 0: DefaultMaxMessageBytes
-	MaxRecipients   int          // 0: DefaultMaxRecipients
-	Timeout         time.Duration
+	Hostname string       // greeting and Received: "by"
+	Queue    *queue.Queue // where accepted mail goes
+
+	// MaxMessageBytes (0: DefaultMaxMessageBytes) is enforced by go-smtp:
+	// it is the SIZE in the EHLO reply, a larger SIZE= on MAIL is refused
+	// there, and its DATA reader fails past it, counting the message as
+	// sent (CRLF, after dot-unstuffing), as RFC 1870 counts. go-smtp's
+	// reader refuses a message of exactly MaxMessageBytes too.
+	MaxMessageBytes int64
+	MaxRecipients   int           // 0: DefaultMaxRecipients
+	Timeout         time.Duration // idle time per read and write; 0: DefaultTimeout
 
 	// LocalDomains are the recipient domains a network client may send to
 	// (local_domains). Issue 5 adds relay_networks and AUTH; until then
@@ -81,7 +95,8 @@ type Options struct {
 
 	// Local is the user running sendmail -bs: a local submission, which
 	// accepts every recipient and names the user in the envelope and the
-	// Received header. nil for network clients.
+	// Received header. Only for a session on sendmail's own stdin; nil
+	// for network clients.
 	Local *LocalUser
 
 	// Now is the clock for arrival times; nil: time.Now.

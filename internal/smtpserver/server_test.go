@@ -302,3 +302,18 @@ func TestLeadingWhiteSpace(t *testing.T) {
 		t.Errorf("message %q", msg)
 	}
 }
+
+// go-smtp reads lines of at most 2000 bytes (twice RFC 5321's limit); a
+// longer line ends the message with 500 and go-smtp then drops the client.
+func TestLineTooLong(t *testing.T) {
+	q := newQueue(t)
+	c := dial(t, startServer(t, testOptions(q)))
+	c.expect("EHLO client.test", "250 ")
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	c.expect("RCPT TO:<b@local.test>", "250 ")
+	got := c.data("Subject: long\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n.\r\n")
+	if got != "500 5.5.2 Error: line too long" {
+		t.Errorf("DATA with a 3000-byte line: %q, want 500 5.5.2", got)
+	}
+	queueEmpty(t, q)
+}

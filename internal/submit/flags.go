@@ -45,6 +45,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"yubin/internal/address"
 )
 
 // Mode is what sendmail was asked to do (-b, -I, -q).
@@ -181,12 +183,12 @@ func ParseArgs(args []string) (*Options, error) {
 		i += used
 	}
 	for _, w := range args[i:] {
-		addrs, err := parseAddressList(w)
-		if err != nil {
-			return nil, usagef("recipient %q: %v", w, err)
+		addrs, err := address.ParseList(w)
+		if err == nil && len(addrs) == 0 {
+			err = address.ErrEmpty
 		}
-		if len(addrs) == 0 {
-			return nil, usagef("recipient %q: no address", w)
+		if err != nil {
+			return nil, &AddressError{fmt.Errorf("recipient %q: %w", w, err)}
 		}
 		p.o.Recipients = append(p.o.Recipients, addrs...)
 	}
@@ -420,7 +422,7 @@ func (p *parser) sender(c byte, arg string) error {
 		p.o.Sender = ""
 		return nil
 	}
-	addrs, err := parseAddressList(arg)
+	addrs, err := address.ParseList(arg)
 	if err != nil {
 		return usagef("-%c %q: %v", c, arg, err)
 	}

@@ -308,10 +308,6 @@ func TestParseArgsUsageError(t *testing.T) {
 		{name: "two senders in -f", args: []string{"-f", "a@b, c@d"}, want: "not one address"},
 		{name: "unparseable sender", args: []string{"-f", "a@"}, want: "-f"},
 		{name: "control character in sender", args: []string{"-f", "a@b\nc"}, want: "-f"},
-		{name: "empty recipient", args: []string{"--", ""}, want: "no address"},
-		{name: "recipients without comma", args: []string{"a@b c@d"}, want: "recipient"},
-		{name: "unterminated angle", args: []string{"<a@b"}, want: "missing '>'"},
-		{name: "control character in recipient", args: []string{"a@b\r\nRCPT TO:<x@y>"}, want: "recipient"},
 	}
 	for _, tt := range tests {
 		got, err := ParseArgs(tt.args)
@@ -326,6 +322,32 @@ func TestParseArgsUsageError(t *testing.T) {
 	}
 }
 
+// A recipient that is no address is the user's error in the address, not in
+// the flags: EX_NOUSER rather than EX_USAGE.
+func TestParseArgsAddressError(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "empty recipient", args: []string{"--", ""}, want: "empty address"},
+		{name: "recipients without comma", args: []string{"a@b c@d"}, want: "recipient"},
+		{name: "unterminated angle", args: []string{"<a@b"}, want: "missing '>'"},
+		{name: "control character in recipient", args: []string{"a@b\r\nRCPT TO:<x@y>"}, want: "recipient"},
+	}
+	for _, tt := range tests {
+		got, err := ParseArgs(tt.args)
+		var ae *AddressError
+		if !errors.As(err, &ae) {
+			t.Errorf("%s: ParseArgs(%q) = %+v, %v; want an *AddressError", tt.name, tt.args, got, err)
+			continue
+		}
+		if !strings.Contains(ae.Error(), tt.want) {
+			t.Errorf("%s: ParseArgs(%q): %q does not say %q", tt.name, tt.args, ae.Error(), tt.want)
+		}
+	}
+}
+
 func FuzzParseArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, argv string) {
 		// Real argv words cannot hold NUL, so NUL separates them.
@@ -336,8 +358,9 @@ func FuzzParseArgs(f *testing.F) {
 		o, err := ParseArgs(args)
 		if err != nil {
 			var ue *UsageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("ParseArgs(%q): %v is not a *UsageError", args, err)
+			var ae *AddressError
+			if !errors.As(err, &ue) && !errors.As(err, &ae) {
+				t.Fatalf("ParseArgs(%q): %v is neither a *UsageError nor an *AddressError", args, err)
 			}
 			return
 		}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"yubin/internal/address"
 )
 
 // ErrTooBig is returned by ReadMessage for a message over its size limit.
@@ -216,7 +218,7 @@ func (m *Message) Has(name string) bool {
 // Recipients returns the addresses sendmail -t sends to: those in every To,
 // Cc and Bcc field, or, when the message has a Resent-To, Resent-Cc or
 // Resent-Bcc field, in those instead (RFC 5322 §3.6.6; sendmail 8 and
-// Postfix). Each field is an address list as parseAddressList reads it, so
+// Postfix). Each field is an address list as address.ParseList reads it, so
 // bare local names such as "root" are allowed. Addresses are in header
 // order, each once. A field that cannot be parsed is an error naming it.
 func (m *Message) Recipients() ([]string, error) {
@@ -233,7 +235,7 @@ func (m *Message) Recipients() ([]string, error) {
 		if !f.is(names...) {
 			continue
 		}
-		addrs, err := parseAddressList(f.value())
+		addrs, err := address.ParseList(f.value())
 		if err != nil {
 			return nil, fmt.Errorf("%s header: %w", f.name, err)
 		}

@@ -96,8 +96,7 @@ func (s *Submission) Run(r io.Reader) (string, error) {
 		return "", &QueueError{err}
 	}
 	defer w.Abort()
-	from := address.Qualify(s.User.Name, s.Hostname)
-	msg.AddIfMissing("From", FromHeader(firstNonEmpty(o.FullName, s.User.FullName), from))
+	msg.AddIfMissing("From", s.fromHeader(env.From))
 	msg.AddIfMissing("Date", DateHeader(env.Arrival))
 	msg.AddIfMissing("Message-ID", MessageID(w.ID(), s.Hostname))
 	single := ""
@@ -122,17 +121,14 @@ func (s *Submission) recipients(list []string) ([]*queue.Recipient, error) {
 	var out []*queue.Recipient
 	seen := make(map[string]bool)
 	for _, r := range list {
-		// A command-line word may hold several addresses: "a@x, b@y".
-		for _, word := range splitList(r) {
-			a, err := address.Parse(word)
-			if err != nil {
-				return nil, &AddressError{fmt.Errorf("recipient %w", err)}
-			}
-			a = address.Qualify(a, s.Hostname)
-			if key := strings.ToLower(a); !seen[key] {
-				seen[key] = true
-				out = append(out, &queue.Recipient{Addr: a, Notify: s.Options.Notify})
-			}
+		a, err := address.Parse(r)
+		if err != nil {
+			return nil, &AddressError{fmt.Errorf("recipient %w", err)}
+		}
+		a = address.Qualify(a, s.Hostname)
+		if key := strings.ToLower(a); !seen[key] {
+			seen[key] = true
+			out = append(out, &queue.Recipient{Addr: a, Notify: s.Options.Notify})
 		}
 	}
 	if len(out) == 0 {
@@ -157,39 +153,16 @@ func (s *Submission) sender() (string, error) {
 	return address.Qualify(a, s.Hostname), nil
 }
 
-// splitList splits a command-line recipient at commas outside quotes and
-// angle brackets.
-func splitList(s string) []string {
-	var parts []string
-	quoted, depth, start := false, 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && quoted:
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == '<' && !quoted:
-			depth++
-		case c == '>' && !quoted && depth > 0:
-			depth--
-		case c == ',' && !quoted && depth == 0:
-			parts = append(parts, s[start:i])
-			start = i + 1
-		}
+// fromHeader is the From: field for a message that has none: the envelope
+// sender, as sendmail 8 and Postfix write it, with the -F name or, when the
+// sender is the user's own address, the user's name from the password file.
+func (s *Submission) fromHeader(sender string) string {
+	if sender == "" {
+		return "MAILER-DAEMON@" + s.Hostname
 	}
-	parts = append(parts, s[start:])
-	out := parts[:0]
-	for _, p := range parts {
-		if strings.TrimSpace(p) != "" {
-			out = append(out, p)
-		}
+	name := s.Options.FullName
+	if name == "" && !s.Options.SenderSet {
+		name = s.User.FullName
 	}
-	return out
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return FromHeader(name, sender)
 }
