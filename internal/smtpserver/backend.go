@@ -10,7 +10,9 @@ import (
 )
 
 // Backend is our smtp.Backend: it starts a session for every client that
-// says HELO or EHLO.
+// says HELO or EHLO. NewServer puts it in a go-smtp server whose
+// connections pass through wireConn; under a bare smtp.Server every
+// session would count as ESMTP and sequence errors would get go-smtp's 502.
 type Backend struct {
 	opts Options
 }
