@@ -15,7 +15,7 @@ MAIL_OWNER ?= mail
 SYSTEM_MTA ?=
 
 GO       ?= go
-PROGRAMS := $(notdir $(wildcard cmd/*))
+PROGRAMS := $(patsubst cmd/%/main.go,%,$(wildcard cmd/*/main.go))
 FUZZTIME ?= 60s
 
 .PHONY: all build test vet deps demo demo-stop install uninstall fuzz soak bench clean
@@ -71,14 +71,19 @@ install: build
 	done
 	test -e $(DESTDIR)$(SYSCONFDIR)/yubin/yubin.conf || \
 	  install -m 0644 etc/yubin.conf $(DESTDIR)$(SYSCONFDIR)/yubin/yubin.conf
-	install -d -m 2770 $(DESTDIR)$(QUEUEDIR)
-	-chown $(MAIL_OWNER):$(MAIL_OWNER) $(DESTDIR)$(QUEUEDIR)
+	# The queue (internal/queue's package comment): owned by mail_owner,
+	# setgid so that every file gets its group.
+	for d in "" /tmp /msg /state; do \
+	  install -d -m 2770 $(DESTDIR)$(QUEUEDIR)$$d; \
+	  chown $(MAIL_OWNER):$(MAIL_OWNER) $(DESTDIR)$(QUEUEDIR)$$d || true; \
+	done
 	if [ -n "$(SYSTEM_MTA)" ]; then \
+	  link() { [ "$$1" = "$$2" ] || ln -sf "$$1" "$(DESTDIR)$$2"; }; \
 	  install -d $(DESTDIR)/usr/sbin $(DESTDIR)/usr/bin $(DESTDIR)/usr/lib; \
-	  ln -sf $(SBINDIR)/sendmail $(DESTDIR)/usr/sbin/sendmail; \
-	  ln -sf $(SBINDIR)/sendmail $(DESTDIR)/usr/lib/sendmail; \
-	  ln -sf $(BINDIR)/mailq $(DESTDIR)/usr/bin/mailq; \
-	  ln -sf $(SBINDIR)/sendmail $(DESTDIR)/usr/bin/newaliases; \
+	  link $(SBINDIR)/sendmail /usr/sbin/sendmail; \
+	  link $(SBINDIR)/sendmail /usr/lib/sendmail; \
+	  link $(BINDIR)/mailq /usr/bin/mailq; \
+	  link $(SBINDIR)/sendmail /usr/bin/newaliases; \
 	fi
 
 uninstall:

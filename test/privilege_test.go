@@ -54,6 +54,7 @@ func TestUnprivilegedUserEnqueues(t *testing.T) {
 		os.Chmod(d, 0o755)
 	}
 	os.Chmod(s.conf, 0o644)
+	os.RemoveAll(s.queueDir) // made by root; make it as make install does
 	if err := queue.New(s.queueDir).Init(0, qgid); err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func enqueue(cfg *config.Config, q *queue.Queue, opts *submit.Options) int {
 		Queue:    q,
 		MaxSize:  cfg.MessageSizeLimit,
 	}
-	if _, err := os.Stat(q.Dir()); errors.Is(err, os.ErrNotExist) {
+	if !q.Initialized() {
 		// A fresh install: make the queue rather than fail, when we may.
 		if err := initQueue(q, cfg.MailOwner); err != nil {
 			return fail(status.TempFail, "", err)

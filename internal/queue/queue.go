@@ -99,11 +99,16 @@ func New(dir string) *Queue { return &Queue{dir: dir} }
 // Dir is the queue directory.
 func (q *Queue) Dir() string { return q.dir }
 
-// Init creates the queue directories when missing, owned by uid:gid (-1 keeps
-// the creator's) with mode 2770, as described in the package comment.
+// Init creates the queue directories that are missing, owned by uid:gid (-1
+// keeps the creator's) with mode 2770, as described in the package comment.
+// Directories that exist are left as they are.
 func (q *Queue) Init(uid, gid int) error {
 	for _, d := range []string{q.dir, q.path(tmpDir), q.path(msgDir), q.path(stateDir)} {
-		if err := os.Mkdir(d, 0o770); err != nil && !errors.Is(err, os.ErrExist) {
+		err := os.Mkdir(d, 0o770)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("queue: %w", err)
 		}
 		if uid >= 0 || gid >= 0 {
@@ -112,12 +117,20 @@ func (q *Queue) Init(uid, gid int) error {
 			}
 		}
 		// Chmod after Mkdir: the umask must not take the group's write bit,
-		// and the setgid bit is not set by Mkdir on every system.
+		// and Mkdir does not set the setgid bit everywhere.
 		if err := os.Chmod(d, 0o770|os.ModeSetgid); err != nil {
 			return fmt.Errorf("queue: %w", err)
 		}
 	}
 	return nil
+}
+
+// Initialized reports whether Init has made the queue's directories (or
+// whether they are there but hidden from us: then writing will say so). It
+// costs one stat.
+func (q *Queue) Initialized() bool {
+	_, err := os.Stat(q.path(stateDir)) // Init makes it last
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 func (q *Queue) path(elem ...string) string {

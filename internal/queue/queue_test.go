@@ -353,3 +353,22 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestInitCreatesWhatIsMissing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "queue")
+	os.Mkdir(dir, 0o700) // an administrator's choice: kept
+	q := New(dir)
+	if q.Initialized() {
+		t.Fatal("Initialized before Init")
+	}
+	must(t, q.Init(-1, -1))
+	must(t, q.Init(-1, -1)) // again: nothing to do
+	if !q.Initialized() {
+		t.Fatal("not Initialized after Init")
+	}
+	for d, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, q.path(msgDir): 0o770 | os.ModeDir | os.ModeSetgid} {
+		if st, err := os.Stat(d); err != nil || st.Mode() != want {
+			t.Errorf("%s: mode %v (%v), want %v", d, st.Mode(), err, want)
+		}
+	}
+}
