@@ -1,6 +1,8 @@
 package test
 
 import (
+	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -64,5 +66,71 @@ func TestSendmailBsWithSmtplib(t *testing.T) {
 				t.Errorf("queued message:\n%s", raw)
 			}
 		})
+	}
+}
+
+// smtplibClient connects to 127.0.0.1:PORT and sends one message to a local
+// and a remote recipient, printing what the server answered.
+const smtplibClient = `
+import smtplib, sys
+s = smtplib.SMTP(local_hostname="client.example")
+code, greeting = s.connect("127.0.0.1", int(sys.argv[1]))
+print("greeting", code, greeting.decode())
+try:
+    refused = s.sendmail("alice@example.org", ["bob@mx.test.example", "carol@elsewhere.example"],
+        "Subject: inetd\r\n\r\nhello\r\n")
+    print("refused", refused)
+except smtplib.SMTPRecipientsRefused as e:
+    print("all refused", e.recipients)
+print("quit", s.quit()[0])
+`
+
+// smtpd -i on a TCP connection, as inetd starts it: a network client, so
+// only local domains are accepted (no open relay) and the client's address
+// is recorded.
+func TestSmtpdInetdSession(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed (scripts/test-deps installs it as root)")
+	}
+	s := newSystem(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client := exec.Command("python3", "-c", smtplibClient, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	var out strings.Builder
+	client.Stdout, client.Stderr = &out, &out
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := conn.(*net.TCPConn).File()
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpd := s.command("smtpd", "-i")
+	smtpd.Stdin, smtpd.Stdout = f, f
+	var stderr strings.Builder
+	smtpd.Stderr = &stderr
+	if err := smtpd.Run(); err != nil {
+		t.Errorf("smtpd -i: %v %s", err, stderr.String())
+	}
+	f.Close()
+	if err := client.Wait(); err != nil {
+		t.Fatalf("client: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"greeting 220 " + s.hostname, "refused {'carol@elsewhere.example': (554", "quit 221"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("client output lacks %q:\n%s", want, out.String())
+		}
+	}
+	envs := s.queue()
+	if len(envs) != 1 || strings.Join(rcpts(envs[0]), " ") != "bob@mx.test.example" || envs[0].Client != "127.0.0.1" || envs[0].Proto != "ESMTP" {
+		t.Fatalf("queued: %+v", envs)
 	}
 }

@@ -1,9 +1,14 @@
 // Command sendmail is yubin's drop-in /usr/sbin/sendmail: it queues a message
 // from stdin. Flags and exit status: man/sendmail.8; configuration: man/yubin.conf.5.
+//
+// A run lasts milliseconds, so the runtime is told not to read cgroup CPU
+// limits at start-up (containermaxprocs): it only costs time here.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +21,6 @@ import (
 	"yubin/internal/maillog"
 	"yubin/internal/mailq"
 	"yubin/internal/queue"
-	"yubin/internal/smtpserver"
 	"yubin/internal/status"
 	"yubin/internal/submit"
 )
@@ -58,17 +62,7 @@ func run(name string, args []string) int {
 		}
 		return status.OK
 	case submit.ModeSMTP:
-		u := currentUser()
-		err := smtpserver.ServeStdio(context.Background(), smtpserver.Options{
-			Hostname:        cfg.Hostname,
-			Queue:           q,
-			MaxMessageBytes: cfg.MessageSizeLimit,
-			Local:           &smtpserver.LocalUser{Name: u.Name, UID: u.UID},
-		}, os.Stdin, os.Stdout)
-		if err != nil {
-			return fail(status.IOErr, "-bs", err)
-		}
-		return status.OK
+		return smtpSession(opts.Config)
 	case submit.ModeHostStatus:
 		return status.OK // -bh, -bH: no host status database, as Postfix
 	default:
@@ -81,7 +75,7 @@ func run(name string, args []string) int {
 func enqueue(cfg *config.Config, q *queue.Queue, opts *submit.Options) int {
 	s := &submit.Submission{
 		Options:  opts,
-		User:     currentUser(),
+		User:     submit.CurrentUser(),
 		Hostname: cfg.Hostname,
 		Queue:    q,
 		MaxSize:  cfg.MessageSizeLimit,
@@ -128,6 +122,23 @@ func dropSetgidForOtherConfig(conf string) {
 	}
 }
 
+// smtpSession runs smtpd on our stdin and stdout, as Postfix's sendmail -bs
+// runs its smtpd: one session code for the network and for local clients,
+// and sendmail itself stays small enough to start fast.
+func smtpSession(conf string) int {
+	self, err := os.Executable()
+	if err != nil {
+		return fail(status.OSFile, "-bs", err)
+	}
+	smtpd := filepath.Join(filepath.Dir(self), "smtpd")
+	args := []string{"smtpd", "-i"}
+	if conf != "" {
+		args = append(args, "-C", conf)
+	}
+	err = syscall.Exec(smtpd, args, os.Environ())
+	return fail(status.OSFile, "-bs: "+smtpd, err)
+}
+
 // initQueue creates the queue, owned by mail_owner when run by root.
 func initQueue(q *queue.Queue, owner string) error {
 	if os.Geteuid() != 0 {
@@ -140,18 +151,6 @@ func initQueue(q *queue.Queue, owner string) error {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return q.Init(uid, gid)
-}
-
-// currentUser is the user who runs sendmail: the real uid, not the setgid
-// group.
-func currentUser() submit.User {
-	uid := os.Getuid()
-	u := submit.User{Name: "uid" + strconv.Itoa(uid), UID: uid}
-	if pw, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		u.Name = pw.Username
-		u.FullName = pw.Name
-	}
-	return u
 }
 
 func modeFlag(m submit.Mode) string {

@@ -324,6 +324,22 @@ func TestWake(t *testing.T) {
 	if err != nil || got != id {
 		t.Errorf("Next = %q, %v; want %q", got, err, id)
 	}
+	// Close ends a Next that is waiting.
+	done := make(chan error)
+	go func() {
+		_, err := l.Next()
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	l.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Next after Close returned no error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a waiting Next")
+	}
 }
 
 func FuzzEnvelope(f *testing.F) {

@@ -3,25 +3,32 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
+	"syscall"
 )
+
+// The wake socket is a unix datagram socket at queue_dir/wake; a datagram
+// holds one queue ID. It is spoken with raw sockets rather than package net,
+// which would cost every sendmail run its start-up time.
 
 // Wake tells a running runner that message id is waiting, so it is attempted
 // at once rather than at the next queue scan. With no runner listening it
 // does nothing: the message waits in the queue either way.
 func (q *Queue) Wake(id string) {
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: q.path(wakeName), Net: "unixgram"})
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
-	c.Write([]byte(id))
-	c.Close()
+	defer syscall.Close(fd)
+	if syscall.Connect(fd, &syscall.SockaddrUnix{Name: q.path(wakeName)}) == nil {
+		syscall.Sendto(fd, []byte(id), syscall.MSG_DONTWAIT, nil)
+	}
 }
 
 // WakeListener receives the wake-ups that Wake sends.
 type WakeListener struct {
-	c *net.UnixConn
+	f    *os.File
+	name string
 }
 
 // ListenWake binds the queue's wake socket, group-writable so that setgid
@@ -32,22 +39,28 @@ func (q *Queue) ListenWake() (*WakeListener, error) {
 	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("queue: wake socket: %w", err)
 	}
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("queue: wake socket: %w", err)
 	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: name}); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("queue: wake socket %s: %w", name, err)
+	}
 	if err := os.Chmod(name, 0o660); err != nil {
-		c.Close()
+		syscall.Close(fd)
 		return nil, fmt.Errorf("queue: wake socket: %w", err)
 	}
-	return &WakeListener{c: c}, nil
+	// A non-blocking descriptor gives a File that waits in the runtime's
+	// poller, so that Close ends a pending Next.
+	return &WakeListener{f: os.NewFile(uintptr(fd), name), name: name}, nil
 }
 
 // Next blocks until a wake-up arrives and returns the message ID it names
 // ("" when the sender named none or something that is not an ID).
 func (l *WakeListener) Next() (string, error) {
 	var buf [64]byte
-	n, err := l.c.Read(buf[:])
+	n, err := l.f.Read(buf[:])
 	if err != nil {
 		return "", err
 	}
@@ -59,8 +72,7 @@ func (l *WakeListener) Next() (string, error) {
 
 // Close stops listening and removes the socket.
 func (l *WakeListener) Close() error {
-	name := l.c.LocalAddr().String()
-	err := l.c.Close()
-	os.Remove(name)
+	err := l.f.Close()
+	os.Remove(l.name)
 	return err
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +20,23 @@ type User struct {
 	Name     string // login name
 	UID      int
 	FullName string // from the password database's GECOS field
+}
+
+// CurrentUser is the user who runs the program: the real uid, not the
+// setgid group. The static sendmail reads only /etc/passwd; a user known
+// only to other name services (LDAP) is named by LOGNAME, else "uidN". The
+// name is no credential (any user may set the sender with -f); the uid,
+// which the Received header records, is.
+func CurrentUser() User {
+	uid := os.Getuid()
+	u := User{Name: "uid" + strconv.Itoa(uid), UID: uid}
+	if pw, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		u.Name = pw.Username
+		u.FullName = pw.Name
+	} else if name, err := address.Parse(os.Getenv("LOGNAME")); err == nil && !strings.Contains(name, "@") {
+		u.Name = name
+	}
+	return u
 }
 
 // Submission is one run of sendmail in its default mode: a message on stdin
