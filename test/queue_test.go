@@ -102,9 +102,18 @@ func TestQueueCrashAtEachStep(t *testing.T) {
 // Many sendmails killed at random instants while mailq-like readers list the
 // queue all along: no reader ever sees a damaged message, and every message
 // whose sendmail exited 0 is in the queue intact.
-func TestQueueCrashAtRandomInstants(t *testing.T) {
+func TestQueueCrashAtRandomInstants(t *testing.T) { crashAtRandomInstants(t, 60) }
+
+// The same for longer: make soak.
+func TestSoakQueueCrash(t *testing.T) {
+	if os.Getenv("YUBIN_SOAK") == "" {
+		t.Skip("a soak test: make soak")
+	}
+	crashAtRandomInstants(t, 3000)
+}
+
+func crashAtRandomInstants(t *testing.T, runs int) {
 	s := newSystem(t)
-	const runs = 60
 	var stop atomic.Bool
 	var readers sync.WaitGroup
 	var listings atomic.Int64
@@ -130,16 +139,25 @@ func TestQueueCrashAtRandomInstants(t *testing.T) {
 	}
 	acked := map[string]bool{}
 	killed := 0
+	var life time.Duration // a whole sendmail run, measured by the first runs
+	const calibration = 3
 	for i := 0; i < runs; i++ {
 		cmd := s.command("sendmail", "-i", "rcpt@example.org")
 		cmd.Stdin = strings.NewReader(testMessage(i, 512<<10))
+		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Spread the kills over the whole life of a sendmail: start-up,
-		// reading, writing, fsync, rename, exit.
-		time.AfterFunc(time.Duration(rand.IntN(12000))*time.Microsecond, func() { cmd.Process.Kill() })
+		if i >= calibration {
+			// Spread the kills over the whole life of a sendmail:
+			// start-up, reading, writing, fsync, rename, exit.
+			delay := time.Duration(rand.Int64N(int64(life) * 5 / 4))
+			time.AfterFunc(delay, func() { cmd.Process.Kill() })
+		}
 		err := cmd.Wait()
+		if i < calibration {
+			life += time.Since(start) / calibration
+		}
 		if err == nil {
 			acked[fmt.Sprint(i)] = true
 		} else if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == -1 {
@@ -150,7 +168,7 @@ func TestQueueCrashAtRandomInstants(t *testing.T) {
 	}
 	stop.Store(true)
 	readers.Wait()
-	t.Logf("%d runs: %d acknowledged, %d killed; %d listings taken meanwhile", runs, len(acked), killed, listings.Load())
+	t.Logf("%d runs of about %v: %d acknowledged, %d killed; %d listings taken meanwhile", runs, life, len(acked), killed, listings.Load())
 	if killed == 0 || len(acked) == 0 {
 		t.Logf("warning: the kills all fell on one side (acked %d, killed %d)", len(acked), killed)
 	}
