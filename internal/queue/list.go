@@ -61,7 +61,9 @@ func (q *Queue) Read(id string) (*Envelope, error) {
 // load reads the envelope from an open message file, applies its state log
 // (which must be message id) and sets its Size; it returns where the message starts.
 func (q *Queue) load(f *os.File, id string) (*Envelope, int64, error) {
-	env, off, err := readEnvelope(bufio.NewReaderSize(f, 4096))
+	// A small buffer: a listing reads the envelope line, not the message
+	// behind it (one read for up to a few recipients; more for more).
+	env, off, err := readEnvelope(bufio.NewReaderSize(f, 512))
 	if err != nil {
 		return nil, 0, err
 	}
