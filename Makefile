@@ -75,6 +75,8 @@ install: build
 	done
 	test -e $(DESTDIR)$(SYSCONFDIR)/yubin/yubin.conf || \
 	  install -m 0644 etc/yubin.conf $(DESTDIR)$(SYSCONFDIR)/yubin/yubin.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/aliases || \
+	  install -m 0644 etc/aliases $(DESTDIR)$(SYSCONFDIR)/aliases
 	# The queue (internal/queue's package comment): owned by mail_owner,
 	# setgid so that every file gets its group.
 	for d in "" /tmp /msg /state; do \
@@ -87,7 +89,7 @@ install: build
 	  link $(SBINDIR)/sendmail /usr/sbin/sendmail; \
 	  link $(SBINDIR)/sendmail /usr/lib/sendmail; \
 	  link $(BINDIR)/mailq /usr/bin/mailq; \
-	  link $(SBINDIR)/sendmail /usr/bin/newaliases; \
+	  link $(SBINDIR)/newaliases /usr/bin/newaliases; \
 	fi
 
 uninstall:

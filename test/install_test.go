@@ -37,6 +37,8 @@ func TestMakeInstall(t *testing.T) {
 		{"/usr/share/man/man1/mailq.1", 0o644},
 		{"/usr/share/man/man5/yubin.conf.5", 0o644},
 		{"/etc/yubin/yubin.conf", 0o644},
+		{"/etc/aliases", 0o644},
+		{"/usr/sbin/newaliases", 0o755},
 	}
 	for _, f := range files {
 		st, err := os.Lstat(dest + f.path)
@@ -54,7 +56,7 @@ func TestMakeInstall(t *testing.T) {
 	}
 	for link, target := range map[string]string{
 		"/usr/lib/sendmail":   "/usr/sbin/sendmail",
-		"/usr/bin/newaliases": "/usr/sbin/sendmail",
+		"/usr/bin/newaliases": "/usr/sbin/newaliases",
 	} {
 		if got, err := os.Readlink(dest + link); err != nil || got != target {
 			t.Errorf("%s -> %q (%v), want -> %s", link, got, err, target)

@@ -62,7 +62,9 @@ func run(name string, args []string) int {
 		}
 		return status.OK
 	case submit.ModeSMTP:
-		return smtpSession(opts.Config)
+		return runSibling("-bs", opts.Config, "smtpd", "-i")
+	case submit.ModeInitAliases:
+		return runSibling("-bi", opts.Config, "newaliases")
 	case submit.ModeHostStatus:
 		return status.OK // -bh, -bH: no host status database, as Postfix
 	default:
@@ -122,21 +124,22 @@ func dropSetgidForOtherConfig(conf string) {
 	}
 }
 
-// smtpSession runs smtpd on our stdin and stdout, as Postfix's sendmail -bs
-// runs its smtpd: one session code for the network and for local clients,
-// and sendmail itself stays small enough to start fast.
-func smtpSession(conf string) int {
+// runSibling replaces sendmail with another yubin program from its own
+// directory, passing -C on: -bs runs `smtpd -i` (one session code for the
+// network and for local clients, as Postfix's sendmail runs its smtpd) and -bi
+// runs newaliases. sendmail itself stays small enough to start fast.
+func runSibling(flag, conf, prog string, args ...string) int {
 	self, err := os.Executable()
 	if err != nil {
-		return fail(status.OSFile, "-bs", err)
+		return fail(status.OSFile, flag, err)
 	}
-	smtpd := filepath.Join(filepath.Dir(self), "smtpd")
-	args := []string{"smtpd", "-i"}
+	path := filepath.Join(filepath.Dir(self), prog)
+	argv := append([]string{prog}, args...)
 	if conf != "" {
-		args = append(args, "-C", conf)
+		argv = append(argv, "-C", conf)
 	}
-	err = syscall.Exec(smtpd, args, os.Environ())
-	return fail(status.OSFile, "-bs: "+smtpd, err)
+	err = syscall.Exec(path, argv, os.Environ())
+	return fail(status.OSFile, flag+": "+path, err)
 }
 
 // initQueue creates the queue, owned by mail_owner when run by root.
@@ -157,8 +160,6 @@ func modeFlag(m submit.Mode) string {
 	switch m {
 	case submit.ModeQueueRun:
 		return "-q"
-	case submit.ModeInitAliases:
-		return "-bi"
 	case submit.ModeVerify:
 		return "-bv"
 	case submit.ModeDaemon:

@@ -1,25 +1,23 @@
 // Package auth knows the mail users: who exists, under which uid and gid
-// their mail is stored, and where their home is. Users come from one of two
-// places, as yubin.conf's users_file says:
+// their mail is stored, and where their home is. With yubin.conf's
+// users_file empty, the users are the system's (the password database,
+// through os/user and so through NSS where the program is built with cgo).
+// With users_file set, they are virtual users, one per line, in the style of
+// Dovecot's passwd-file:
 //
-//   - users_file empty: the system's users (the password database, through
-//     os/user and so through NSS where the program is built with cgo);
-//   - users_file set: virtual users, one per line, in the style of Dovecot's
-//     passwd-file:
+//	# comment
+//	name:password-hash[:uid:gid:home]
 //
-//     # comment
-//     name:password-hash[:uid:gid:home]
-//
-//     name is a login (it may be user@domain); password-hash is a crypt(3)
-//     string; uid, gid and home are optional together: without them the
-//     user's mail is owned by mail_owner and the user has no home. Blank
-//     lines and lines starting with # are ignored; a name given twice is an
-//     error, as is any malformed line (file:line in the message).
+// name is a login (it may be user@domain); password-hash is a crypt(3)
+// string; uid, gid and home are optional together: without them the user's
+// mail is owned by mail_owner and the user has no home. Blank lines and lines
+// starting with # are ignored; a name given twice is an error, as is any
+// malformed line (file:line in the message).
 //
 // Names are looked up as given (the caller folds case where mail addresses
-// call for it). A name with "/", a ".." element, NUL or another control
-// character, or a leading "-" or ".", is no user: such names never reach a
-// path or a command line.
+// call for it). A name with "/", NUL or another control character, or a
+// leading "-" or "." (so no ".."), is no user: such names never reach a path
+// or a command line.
 package auth
 
 import (
