@@ -101,3 +101,37 @@ func quote(v string) string {
 	}
 	return strconv.Quote(v)
 }
+
+// Delivered: a message was stored in a local mailbox. id is the queue ID when
+// the deliverer knows it; origTo the original recipient, or ""; mailbox the
+// Maildir; size the bytes stored, header lines added by delivery included.
+func Delivered(id, from, to, origTo, mailbox string, size int64) {
+	if origTo != "" {
+		origTo = "<" + origTo + ">"
+	}
+	emit("id", id, "event", "delivered", "from", "<"+from+">", "to", "<"+to+">", "orig_to", origTo,
+		"mailbox", mailbox, "size", strconv.FormatInt(size, 10))
+}
+
+// Auth: a login attempt on a mailbox server. proto is "pop3" or "imap",
+// mech the way ("USER", "APOP", "PLAIN"), result "ok", "fail", "tempfail" or
+// "in-use"; reason says why it did not succeed (never the password);
+// failures counts the session's failed attempts so far.
+func Auth(proto, user, mech, result, reason, client string, failures int) {
+	emit("event", "auth", "proto", proto, "user", user, "mech", mech, "result", result,
+		"reason", reason, "failures", strconv.Itoa(failures), "client", client)
+}
+
+// Logout: a mailbox session ended. result is "quit", "dropped", "timeout"
+// or "error"; retr and dele count the messages retrieved and removed, left
+// those that stay; bytes is what was sent of messages.
+func Logout(proto, user, client, result string, retr, dele, left int, bytes int64) {
+	emit("event", "logout", "proto", proto, "user", user, "result", result, "retr", strconv.Itoa(retr),
+		"dele", strconv.Itoa(dele), "left", strconv.Itoa(left), "bytes", strconv.FormatInt(bytes, 10), "client", client)
+}
+
+// ServerError: a mailbox server could not do what a session needed (a file
+// that cannot be read, a child that cannot start); user may be "".
+func ServerError(proto, client, user, reason string) {
+	emit("event", "error", "proto", proto, "user", user, "reason", reason, "client", client)
+}

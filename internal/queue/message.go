@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"yubin/internal/crashpoint"
 )
 
 // Message is a queued message held under its delivery lock.
@@ -115,7 +117,7 @@ func (m *Message) Mark(i int, s State, reply string, next time.Time) error {
 	if err := m.appendState(append(line, '\n')); err != nil {
 		return fmt.Errorf("queue %s: state log: %w", m.env.ID, err)
 	}
-	crashPoint("logged")
+	crashpoint.Here("logged")
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"yubin/internal/crashpoint"
 )
 
 // Writer writes one new message into the queue. Nothing is accepted until
@@ -43,7 +45,7 @@ func (q *Queue) Create(env *Envelope) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: %w", env.ID, err)
 	}
-	crashPoint("created")
+	crashpoint.Here("created")
 	// The umask of whoever runs sendmail must not hide the message from the
 	// runner, which reads it through the group.
 	if err := f.Chmod(0o640); err != nil {
@@ -82,26 +84,26 @@ func (w *Writer) Commit() error {
 	if err := w.w.Flush(); err != nil {
 		return fail("write", err)
 	}
-	crashPoint("written")
+	crashpoint.Here("written")
 	if err := w.f.Sync(); err != nil {
 		return fail("fsync", err)
 	}
 	if err := w.f.Close(); err != nil {
 		return fail("close", err)
 	}
-	crashPoint("synced")
+	crashpoint.Here("synced")
 	if err := renameNoReplace(tmp, w.q.path(msgDir, w.id)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("queue %s: commit: %w", w.id, err)
 	}
-	crashPoint("renamed")
+	crashpoint.Here("renamed")
 	if err := syncDir(w.q.path(msgDir)); err != nil {
 		// The message is visible and will most likely be delivered, but
 		// durability was not confirmed: the caller must not acknowledge it.
 		// Leaving it queued can at worst cause a duplicate, never a loss.
 		return fmt.Errorf("queue %s: fsync %s: %w", w.id, msgDir, err)
 	}
-	crashPoint("committed")
+	crashpoint.Here("committed")
 	return nil
 }
 
