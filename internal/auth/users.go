@@ -30,8 +30,13 @@ import (
 	"strings"
 )
 
-// ErrNoUser: there is no such user (EX_NOUSER, 550 5.1.1).
-var ErrNoUser = errors.New("no such user")
+var (
+	// ErrNoUser: there is no such user (EX_NOUSER, 550 5.1.1).
+	ErrNoUser = errors.New("no such user")
+	// ErrConfig: the users cannot be known because the configuration is
+	// wrong (EX_CONFIG).
+	ErrConfig = errors.New("user configuration error")
+)
 
 // User is one mail user.
 type User struct {
@@ -145,6 +150,10 @@ func (d *Directory) Lookup(name string) (*User, error) {
 		}
 		if u.UID < 0 {
 			owner, err := systemUser(d.mailOwner)
+			if errors.Is(err, ErrNoUser) {
+				// The configuration is wrong, not the recipient.
+				return nil, fmt.Errorf("%w: mail_owner %q is not a user", ErrConfig, d.mailOwner)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("mail_owner: %w", err)
 			}

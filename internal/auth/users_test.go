@@ -71,6 +71,13 @@ func TestUsersFileErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
 	}
+	d, err := Open(writeUsers(t, "v:h\n"), "no-such-owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lookup("v"); !errors.Is(err, ErrConfig) || errors.Is(err, ErrNoUser) {
+		t.Errorf("virtual user with a missing mail_owner: %v, want ErrConfig", err)
+	}
 	if _, err := Open("/nonexistent/users", "root"); err == nil {
 		t.Error("missing users_file accepted")
 	}

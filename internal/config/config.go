@@ -55,6 +55,8 @@ type Config struct {
 	SMTPListen       []string // smtp_listen, host:port
 	SubmissionListen []string // submission_listen, host:port
 	POP3Listen       []string // pop3_listen, host:port
+	POP3SListen      []string // pop3s_listen, host:port (implicit TLS)
+	PlaintextAuth    bool     // plaintext_auth
 	IMAPListen       []string // imap_listen, host:port
 	RelayNetworks    []netip.Prefix
 	RelayHost        string   // relay_host; "" means MX lookup

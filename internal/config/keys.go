@@ -1,5 +1,10 @@
 package config
 
+import (
+	"fmt"
+	"strings"
+)
+
 // key is one configuration key: its name, its default as text in the file's
 // own syntax (so "$hostname" works there too), a one-line description, and
 // the function that checks a final value and stores it in a Config.
@@ -33,6 +38,10 @@ var keys = []key{
 		set: func(c *Config, v string) (err error) { c.SubmissionListen, err = parseListen(v); return err }},
 	{name: "pop3_listen", def: ":110", doc: "Addresses (host:port) a standalone pop3d listens on.",
 		set: func(c *Config, v string) (err error) { c.POP3Listen, err = parseListen(v); return err }},
+	{name: "pop3s_listen", def: "", doc: "Addresses (host:port) where pop3d speaks POP3 inside TLS (995); empty: none.",
+		set: func(c *Config, v string) (err error) { c.POP3SListen, err = parseListen(v); return err }},
+	{name: "plaintext_auth", def: "no", doc: "Accept passwords without TLS from non-loopback clients: yes or no.",
+		set: func(c *Config, v string) (err error) { c.PlaintextAuth, err = parseYesNo(v); return err }},
 	{name: "imap_listen", def: ":143", doc: "Addresses (host:port) a standalone imapd listens on.",
 		set: func(c *Config, v string) (err error) { c.IMAPListen, err = parseListen(v); return err }},
 	{name: "relay_networks", def: "127.0.0.0/8, ::1/128", doc: "Clients that may relay without authentication (IP prefixes or addresses).",
@@ -63,4 +72,15 @@ func lookup(name string) *key {
 		}
 	}
 	return nil
+}
+
+// parseYesNo takes Postfix's boolean words.
+func parseYesNo(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is neither yes nor no", v)
 }

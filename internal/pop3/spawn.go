@@ -1,0 +1,94 @@
+package pop3
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"yubin/internal/maillog"
+)
+
+// MaxSessions is how many sessions Spawn runs at once by default.
+const MaxSessions = 200
+
+// Spawn accepts connections on l and runs each session in a child process
+// made by newCmd, with the connection as its standard input and output
+// (as inetd does with "pop3d -i"): after login a session becomes its user
+// for good, so no two sessions can share a process. Over max sessions, a
+// client gets "-ERR [SYS/TEMP]" and is disconnected. Spawn returns nil when
+// l is closed; it leaves running children alone.
+func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int) error {
+	if max <= 0 {
+		max = MaxSessions
+	}
+	var mu sync.Mutex
+	running := 0
+	for {
+		conn, err := l.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			// EMFILE and the like: wait for sessions to end.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		client := conn.RemoteAddr().String()
+		mu.Lock()
+		full := running >= max
+		if !full {
+			running++
+		}
+		mu.Unlock()
+		if full {
+			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(conn, "-ERR [SYS/TEMP] too many sessions, try again later\r\n")
+			conn.Close()
+			continue
+		}
+		cmd, err := startChild(conn, newCmd)
+		if err != nil {
+			maillog.ServerError("pop3", client, "", "starting a session: "+err.Error())
+			mu.Lock()
+			running--
+			mu.Unlock()
+			continue
+		}
+		go func() {
+			cmd.Wait()
+			mu.Lock()
+			running--
+			mu.Unlock()
+		}()
+	}
+}
+
+// startChild starts newCmd's process on conn and closes the parent's copy.
+func startChild(conn net.Conn, newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+	defer conn.Close()
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a socket")
+	}
+	var f *os.File
+	if fc, ok := sc.(interface{ File() (*os.File, error) }); ok {
+		var err error
+		if f, err = fc.File(); err != nil {
+			return nil, err
+		}
+	} else {
+		return nil, errors.New("connection has no file")
+	}
+	defer f.Close()
+	cmd := newCmd()
+	cmd.Stdin, cmd.Stdout = f, f
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
