@@ -6,13 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -20,6 +18,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/config"
+	"yubin/internal/daemon"
 	"yubin/internal/maillog"
 	"yubin/internal/pop3"
 	"yubin/internal/status"
@@ -66,12 +65,12 @@ func run(c *cli.Context) error {
 	maillog.Syslog("yubin/pop3d")
 
 	// One session: -i, or stdin is a connection (inetd, Accept=yes).
-	if c.Bool("i") || pop3.IsSocket(os.Stdin) {
-		conn, err := pop3.Conn(os.Stdin, os.Stdout)
+	if c.Bool("i") || daemon.IsSocket(os.Stdin) {
+		conn, err := daemon.StdioConn(os.Stdin, os.Stdout)
 		if err != nil {
 			return cli.Exit("pop3d: stdin: "+err.Error(), status.OSErr)
 		}
-		opts.ImplicitTLS = c.Bool("tls") || implicitPort(conn.LocalAddr(), cfg.POP3SListen)
+		opts.ImplicitTLS = c.Bool("tls") || daemon.ImplicitTLS(conn.LocalAddr(), cfg.POP3SListen)
 		if opts.ImplicitTLS && opts.TLS == nil {
 			return cli.Exit("pop3d: --tls or pop3s_listen needs tls_cert and tls_key", status.Config)
 		}
@@ -87,7 +86,7 @@ func run(c *cli.Context) error {
 	// A listener: systemd's sockets (Accept=no), else pop3_listen and
 	// pop3s_listen. Each session runs in a child "pop3d -i" (internal/pop3,
 	// Privileges); run as root, this process keeps root only to start them.
-	listeners, err := listen(cfg)
+	listeners, err := daemon.Listen(cfg.POP3Listen, cfg.POP3SListen, "pop3s")
 	if err != nil {
 		return cli.Exit("pop3d: "+err.Error(), status.OSErr)
 	}
@@ -99,7 +98,7 @@ func run(c *cli.Context) error {
 	errs := make(chan error, len(listeners))
 	for _, l := range listeners {
 		args := []string{"-i"}
-		if l.tls {
+		if l.TLS {
 			if opts.TLS == nil {
 				return cli.Exit("pop3d: pop3s_listen needs tls_cert and tls_key", status.Config)
 			}
@@ -109,11 +108,11 @@ func run(c *cli.Context) error {
 			args = append(args, "-C", conf)
 		}
 		go func() {
-			errs <- pop3.Spawn(l, func() *exec.Cmd {
+			errs <- daemon.Spawn(l, func() *exec.Cmd {
 				cmd := exec.Command(self, args...)
 				cmd.Env, cmd.Stderr = env, os.Stderr
 				return cmd
-			}, 0)
+			}, 0, "pop3", "-ERR [SYS/TEMP] too many sessions, try again later\r\n")
 		}()
 	}
 	sig := make(chan os.Signal, 1)
@@ -124,62 +123,4 @@ func run(c *cli.Context) error {
 	case err := <-errs:
 		return cli.Exit(fmt.Sprintf("pop3d: %v", err), status.OSErr)
 	}
-}
-
-// listener is a listening socket and whether its sessions start with TLS.
-type listener struct {
-	net.Listener
-	tls bool
-}
-
-// listen returns systemd's sockets when LISTEN_PID is this process (a
-// socket named "pop3s" by FileDescriptorName=, or on a pop3s_listen port,
-// is implicit TLS), otherwise binds pop3_listen and pop3s_listen.
-func listen(cfg *config.Config) ([]listener, error) {
-	var ls []listener
-	if pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID")); pid == os.Getpid() {
-		n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-		names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
-		for i := range n {
-			f := os.NewFile(uintptr(3+i), "systemd socket")
-			l, err := net.FileListener(f)
-			f.Close()
-			if err != nil {
-				return nil, fmt.Errorf("systemd socket %d: %w", 3+i, err)
-			}
-			tls := i < len(names) && names[i] == "pop3s" || implicitPort(l.Addr(), cfg.POP3SListen)
-			ls = append(ls, listener{l, tls})
-		}
-		return ls, nil
-	}
-	for _, set := range []struct {
-		addrs []string
-		tls   bool
-	}{{cfg.POP3Listen, false}, {cfg.POP3SListen, true}} {
-		for _, a := range set.addrs {
-			l, err := net.Listen("tcp", a)
-			if err != nil {
-				return nil, err
-			}
-			ls = append(ls, listener{l, set.tls})
-		}
-	}
-	if len(ls) == 0 {
-		return nil, fmt.Errorf("pop3_listen and pop3s_listen are empty: nothing to listen on")
-	}
-	return ls, nil
-}
-
-// implicitPort reports whether addr's port is that of a pop3s_listen address.
-func implicitPort(addr net.Addr, pop3s []string) bool {
-	a, ok := addr.(*net.TCPAddr)
-	if !ok {
-		return false
-	}
-	for _, s := range pop3s {
-		if _, port, err := net.SplitHostPort(s); err == nil && port == strconv.Itoa(a.Port) {
-			return true
-		}
-	}
-	return false
 }

@@ -28,7 +28,7 @@
 // # Privileges
 //
 // After a successful login the process becomes the user for good
-// (setgroups, setgid, setuid: SwitchUser), before it touches the Maildir:
+// (setgroups, setgid, setuid: daemon.BecomeUser), before it touches the Maildir:
 // one user per process, which is why pop3d runs every session in a process
 // of its own. A login that then fails (the maildrop is locked, the Maildir
 // cannot be opened) ends the session.
@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"yubin/internal/auth"
+	"yubin/internal/daemon"
 )
 
 // Users answers who may log in; *auth.Directory is one.
@@ -82,7 +83,7 @@ type Options struct {
 	PlaintextAuth bool        // passwords without TLS from non-loopback clients
 
 	// SwitchUser makes the process the logged-in user; nil means
-	// SwitchUser (this package's), tests pass their own.
+	// daemon.BecomeUser, tests pass their own.
 	SwitchUser func(u *auth.User) error
 
 	IdleTimeout  time.Duration // 0: 10 minutes
@@ -104,7 +105,7 @@ func Serve(ctx context.Context, opts Options, conn net.Conn) error {
 		opts.MaxFailures = 5
 	}
 	if opts.SwitchUser == nil {
-		opts.SwitchUser = SwitchUser
+		opts.SwitchUser = daemon.BecomeUser
 	}
 	s := newSession(&opts, conn)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

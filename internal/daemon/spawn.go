@@ -1,4 +1,4 @@
-package pop3
+package daemon
 
 import (
 	"errors"
@@ -17,12 +17,13 @@ import (
 const MaxSessions = 200
 
 // Spawn accepts connections on l and runs each session in a child process
-// made by newCmd, with the connection as its standard input and output
-// (as inetd does with "pop3d -i"): after login a session becomes its user
-// for good, so no two sessions can share a process. Over max sessions, a
-// client gets "-ERR [SYS/TEMP]" and is disconnected. Spawn returns nil when
-// l is closed; it leaves running children alone.
-func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int) error {
+// made by newCmd, with the connection as its standard input and output (as
+// inetd does with "pop3d -i"): after login a session becomes its user for
+// good (BecomeUser), so no two sessions can share a process. Over max
+// sessions, a client gets the line busy (the protocol's "try later" reply,
+// with CRLF) and is disconnected. proto names the service in the log. Spawn
+// returns nil when l is closed; it leaves running children alone.
+func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int, proto, busy string) error {
 	if max <= 0 {
 		max = MaxSessions
 	}
@@ -47,13 +48,13 @@ func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int) error {
 		mu.Unlock()
 		if full {
 			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(conn, "-ERR [SYS/TEMP] too many sessions, try again later\r\n")
+			io.WriteString(conn, busy)
 			conn.Close()
 			continue
 		}
 		cmd, err := startChild(conn, newCmd)
 		if err != nil {
-			maillog.ServerError("pop3", client, "", "starting a session: "+err.Error())
+			maillog.ServerError(proto, client, "", "starting a session: "+err.Error())
 			mu.Lock()
 			running--
 			mu.Unlock()

@@ -1,4 +1,4 @@
-package pop3
+package daemon
 
 import (
 	"errors"
@@ -10,14 +10,15 @@ import (
 )
 
 // ErrWrongUser: the process is not root and not the user who logged in.
-var ErrWrongUser = errors.New("pop3d runs as another user")
+var ErrWrongUser = errors.New("the server runs as another user")
 
-// SwitchUser makes the process u for good (package comment, Privileges):
+// BecomeUser makes the process u for good, as a session does after login:
 // setgroups to u's gid alone, then setgid and setuid, which as root set the
 // real, effective and saved ids, so nothing can switch back. Go's syscall
-// package applies each call to every thread of the process. Not running as
-// root, it only checks that the process already is u.
-func SwitchUser(u *auth.User) error {
+// package applies each call to every thread of the process (x/sys/unix's
+// Setgroups would change one thread only). Not running as root, it only
+// checks that the process already is u.
+func BecomeUser(u *auth.User) error {
 	if os.Geteuid() != 0 {
 		if u.UID != os.Geteuid() {
 			return fmt.Errorf("%w: uid %d cannot serve %s (uid %d)", ErrWrongUser, os.Geteuid(), u.Name, u.UID)

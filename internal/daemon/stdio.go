@@ -1,4 +1,4 @@
-package pop3
+package daemon
 
 import (
 	"errors"
@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Conn returns the connection that pop3d -i serves: the socket on in when
-// in is one (inetd, systemd Accept=yes), otherwise in and out joined as a
-// pipe (a local tool driving pop3d), which counts as a local connection.
-func Conn(in, out *os.File) (net.Conn, error) {
+// StdioConn returns the connection a "-i" session serves: the socket on in
+// when in is one (inetd, systemd Accept=yes), otherwise in and out joined as
+// a pipe (a local tool driving the server), which counts as a local
+// connection.
+func StdioConn(in, out *os.File) (net.Conn, error) {
 	if _, err := syscall.Getpeername(int(in.Fd())); err == nil {
 		return net.FileConn(in)
 	}
