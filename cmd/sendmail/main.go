@@ -65,6 +65,8 @@ func run(name string, args []string) int {
 		return runSibling("-bs", opts.Config, "smtpd", "-i")
 	case submit.ModeInitAliases:
 		return runSibling("-bi", opts.Config, "newaliases")
+	case submit.ModeQueueRun:
+		return runSibling("-q", opts.Config, "runner", queueRunArgs(opts)...)
 	case submit.ModeHostStatus:
 		return status.OK // -bh, -bH: no host status database, as Postfix
 	default:
@@ -140,6 +142,26 @@ func runSibling(flag, conf, prog string, args ...string) int {
 	}
 	err = syscall.Exec(path, argv, os.Environ())
 	return fail(status.OSFile, flag+": "+path, err)
+}
+
+// queueRunArgs turns -q's forms into the runner's flags: -q30m is the
+// daemon scanning every 30 minutes, -q alone one run that attempts every
+// message now (sendmail 8), -qI/-qR/-qS select messages.
+func queueRunArgs(opts *submit.Options) []string {
+	var args []string
+	if opts.QueueInterval > 0 {
+		args = append(args, "--interval", opts.QueueInterval.String())
+	} else {
+		args = append(args, "--force")
+	}
+	for _, s := range opts.QueueSelect {
+		v := string(s.Field) + ":" + s.Value
+		if s.Negate {
+			v = "!" + v
+		}
+		args = append(args, "--select", v)
+	}
+	return args
 }
 
 // initQueue creates the queue, owned by mail_owner when run by root.

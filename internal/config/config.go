@@ -34,6 +34,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 )
 
 // DefaultPath is read when neither -C nor $YUBIN_CONF names a file.
@@ -58,6 +59,7 @@ type Config struct {
 	POP3SListen      []string // pop3s_listen, host:port (implicit TLS)
 	PlaintextAuth    bool     // plaintext_auth
 	IMAPListen       []string // imap_listen, host:port
+	IMAPSListen      []string // imaps_listen, host:port (implicit TLS)
 	RelayNetworks    []netip.Prefix
 	RelayHost        string   // relay_host; "" means MX lookup
 	RelayAuthFile    string   // relay_auth_file
@@ -66,6 +68,23 @@ type Config struct {
 	TLSCert, TLSKey  string   // tls_cert, tls_key: both set or both empty
 	MessageSizeLimit int64    // message_size_limit in bytes; 0 means no limit
 	MailOwner        string   // mail_owner, a user name
+	SMTPSListen      []string // smtps_listen, host:port (implicit TLS)
+
+	SMTPRecipientLimit        int           // smtp_recipient_limit
+	SMTPErrorLimit            int           // smtp_error_limit
+	SMTPClientConnectionLimit int           // smtp_client_connection_limit; 0: none
+	SMTPTimeout               time.Duration // smtp_timeout
+	SMTPDataTimeout           time.Duration // smtp_data_timeout
+
+	MinBackoffTime         time.Duration // min_backoff_time
+	MaxBackoffTime         time.Duration // max_backoff_time
+	MaxQueueLifetime       time.Duration // max_queue_lifetime
+	RelayConnectTimeout    time.Duration // relay_connect_timeout
+	RelayTimeout           time.Duration // relay_timeout
+	RelayTLSVerify         bool          // relay_tls_verify
+	QueueConcurrency       int           // queue_concurrency
+	DestinationConcurrency int           // destination_concurrency
+	BounceLimit            int           // bounce_limit; 0: no limit
 }
 
 // IsLocalDomain reports whether mail for domain is delivered here. The

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // defaults is what an empty file gives.
@@ -33,6 +34,22 @@ func defaults(t *testing.T) *Config {
 		RemoteSMTPPort:   25,
 		MessageSizeLimit: 26214400,
 		MailOwner:        "mail",
+
+		SMTPRecipientLimit:        100,
+		SMTPErrorLimit:            20,
+		SMTPClientConnectionLimit: 50,
+		SMTPTimeout:               300 * time.Second,
+		SMTPDataTimeout:           600 * time.Second,
+
+		MinBackoffTime:         300 * time.Second,
+		MaxBackoffTime:         time.Hour,
+		MaxQueueLifetime:       5 * 24 * time.Hour,
+		RelayConnectTimeout:    30 * time.Second,
+		RelayTimeout:           300 * time.Second,
+		RelayTLSVerify:         true,
+		QueueConcurrency:       10,
+		DestinationConcurrency: 20,
+		BounceLimit:            100,
 	}
 }
 

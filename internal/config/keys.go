@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // key is one configuration key: its name, its default as text in the file's
@@ -44,6 +46,8 @@ var keys = []key{
 		set: func(c *Config, v string) (err error) { c.PlaintextAuth, err = parseYesNo(v); return err }},
 	{name: "imap_listen", def: ":143", doc: "Addresses (host:port) a standalone imapd listens on.",
 		set: func(c *Config, v string) (err error) { c.IMAPListen, err = parseListen(v); return err }},
+	{name: "imaps_listen", def: "", doc: "Addresses (host:port) where imapd speaks IMAP inside TLS (993); empty: none.",
+		set: func(c *Config, v string) (err error) { c.IMAPSListen, err = parseListen(v); return err }},
 	{name: "relay_networks", def: "127.0.0.0/8, ::1/128", doc: "Clients that may relay without authentication (IP prefixes or addresses).",
 		set: func(c *Config, v string) (err error) { c.RelayNetworks, err = parsePrefixes(v); return err }},
 	{name: "relay_host", def: "", doc: "Smarthost: [host]:port, host:port or host; empty: deliver by MX records.",
@@ -62,6 +66,36 @@ var keys = []key{
 		set: func(c *Config, v string) (err error) { c.MessageSizeLimit, err = parseSize(v); return err }},
 	{name: "mail_owner", def: "mail", doc: "User owning the queue, that daemons run as; group of sendmail and mailq.",
 		set: func(c *Config, v string) (err error) { c.MailOwner, err = parseUser(v); return err }},
+	{name: "smtps_listen", def: "", doc: "Addresses (host:port) where smtpd speaks SMTP inside TLS (465); empty: none.",
+		set: func(c *Config, v string) (err error) { c.SMTPSListen, err = parseListen(v); return err }},
+	{name: "smtp_recipient_limit", def: "100", doc: "Most recipients smtpd accepts for one message (452 4.5.3 beyond).",
+		set: func(c *Config, v string) (err error) { c.SMTPRecipientLimit, err = parseCount(v); return err }},
+	{name: "smtp_error_limit", def: "20", doc: "Error replies after which smtpd says 421 and closes the session.",
+		set: func(c *Config, v string) (err error) { c.SMTPErrorLimit, err = parseCount(v); return err }},
+	{name: "smtp_client_connection_limit", def: "50", doc: "Sessions at once from one client outside relay_networks; 0: no limit.",
+		set: func(c *Config, v string) (err error) { c.SMTPClientConnectionLimit, err = parseCount(v); return err }},
+	{name: "smtp_timeout", def: "300s", doc: "How long smtpd waits for a client's next command (s, m or h suffix).",
+		set: func(c *Config, v string) (err error) { c.SMTPTimeout, err = parseDuration(v); return err }},
+	{name: "smtp_data_timeout", def: "600s", doc: "How long smtpd waits for more of a message in DATA (s, m or h suffix).",
+		set: func(c *Config, v string) (err error) { c.SMTPDataTimeout, err = parseDuration(v); return err }},
+	{name: "min_backoff_time", def: "300s", doc: "Shortest wait before a deferred recipient is tried again (s, m, h or d).",
+		set: func(c *Config, v string) (err error) { c.MinBackoffTime, err = parseDuration(v); return err }},
+	{name: "max_backoff_time", def: "3600s", doc: "Longest wait between attempts of a deferred recipient (s, m, h or d).",
+		set: func(c *Config, v string) (err error) { c.MaxBackoffTime, err = parseDuration(v); return err }},
+	{name: "max_queue_lifetime", def: "5d", doc: "Age after which mail still deferred bounces (s, m, h or d).",
+		set: func(c *Config, v string) (err error) { c.MaxQueueLifetime, err = parseDuration(v); return err }},
+	{name: "relay_connect_timeout", def: "30s", doc: "How long the runner waits for a remote server to answer a connect.",
+		set: func(c *Config, v string) (err error) { c.RelayConnectTimeout, err = parseDuration(v); return err }},
+	{name: "relay_timeout", def: "300s", doc: "How long the runner waits for each reply, read or write of a remote server.",
+		set: func(c *Config, v string) (err error) { c.RelayTimeout, err = parseDuration(v); return err }},
+	{name: "relay_tls_verify", def: "yes", doc: "Verify relay_host's certificate when authenticating to it: yes or no.",
+		set: func(c *Config, v string) (err error) { c.RelayTLSVerify, err = parseYesNo(v); return err }},
+	{name: "queue_concurrency", def: "10", doc: "Messages the runner delivers at once.",
+		set: func(c *Config, v string) (err error) { c.QueueConcurrency, err = parseCount(v); return err }},
+	{name: "destination_concurrency", def: "20", doc: "SMTP transactions at once to one destination (domain or relay_host).",
+		set: func(c *Config, v string) (err error) { c.DestinationConcurrency, err = parseCount(v); return err }},
+	{name: "bounce_limit", def: "100", doc: "Most bounces the runner sends to one sender in an hour; 0: no limit.",
+		set: func(c *Config, v string) (err error) { c.BounceLimit, err = parseCount(v); return err }},
 }
 
 // lookup returns the table entry of key name, or nil.
@@ -83,4 +117,37 @@ func parseYesNo(v string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("%q is neither yes nor no", v)
+}
+
+// parseCount takes a number of things, 0 or more.
+func parseCount(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a count", v)
+	}
+	return n, nil
+}
+
+// parseDuration takes Postfix's time values: a number with an s, m, h or
+// d suffix, seconds without one.
+func parseDuration(v string) (time.Duration, error) {
+	unit := time.Second
+	num := v
+	if n := len(v); n > 0 {
+		switch v[n-1] {
+		case 's':
+			num = v[:n-1]
+		case 'm':
+			unit, num = time.Minute, v[:n-1]
+		case 'h':
+			unit, num = time.Hour, v[:n-1]
+		case 'd':
+			unit, num = 24*time.Hour, v[:n-1]
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a time (a number and s, m, h or d)", v)
+	}
+	return time.Duration(n) * unit, nil
 }

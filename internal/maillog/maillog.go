@@ -135,3 +135,113 @@ func Logout(proto, user, client, result string, retr, dele, left int, bytes int6
 func ServerError(proto, client, user, reason string) {
 	emit("event", "error", "proto", proto, "user", user, "reason", reason, "client", client)
 }
+
+// The queue runner's events. A delivery attempt is logged in Postfix's own
+// syntax rather than key=value, because that is what admins' tools parse
+// (pflogsumm, logwatch, fail2ban's filters): with syslog tags such as
+// yubin/smtp[pid], `pflogsumm --syslog-name=yubin` counts our mail.
+
+// Attempt: one delivery attempt of one recipient.
+//
+//	3FQ9...: to=<b@y>, orig_to=<a@x>, relay=mx.y[192.0.2.1]:25, delay=1.2, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 ok)
+//
+// status is sent, deferred, bounced or expired; relay is "local",
+// "mx.y[ip]:port", or "none" when no server was reached; origTo may be "".
+func Attempt(id, to, origTo, relay string, delay time.Duration, dsn, status, reply string) {
+	var b strings.Builder
+	b.WriteString(id + ": to=<" + printable(to) + ">")
+	if origTo != "" && origTo != to {
+		b.WriteString(", orig_to=<" + printable(origTo) + ">")
+	}
+	if relay == "" {
+		relay = "none"
+	}
+	b.WriteString(", relay=" + relay)
+	// Seconds with at most two decimals, as Postfix writes them.
+	b.WriteString(", delay=" + strconv.FormatFloat(float64(delay.Round(10*time.Millisecond))/float64(time.Second), 'f', -1, 64))
+	b.WriteString(", delays=0/0/0/0, dsn=" + dsn + ", status=" + status)
+	if reply != "" {
+		b.WriteString(" (" + printable(reply) + ")")
+	}
+	line(b.String())
+}
+
+// Active: the runner took a message up (Postfix's qmgr line).
+func Active(id, from string, size int64, nrcpt int) {
+	line(id + ": from=<" + printable(from) + ">, size=" + strconv.FormatInt(size, 10) + ", nrcpt=" + strconv.Itoa(nrcpt) + " (queue active)")
+}
+
+// Removed: every recipient of a message is done; it left the queue.
+func Removed(id string) { line(id + ": removed") }
+
+// BounceQueued: a delivery status notification for message id was queued
+// as dsnID; kind is "non-delivery", "delay" or "success".
+func BounceQueued(id, kind, dsnID string) {
+	line(id + ": sender " + kind + " notification: " + dsnID)
+}
+
+// BounceSuppressed: a notification was not sent; reason says why (the
+// sender's hourly limit, NOTIFY=NEVER).
+func BounceSuppressed(id, sender, reason string) {
+	emit("id", id, "event", "bounce-suppressed", "to", "<"+sender+">", "reason", reason)
+}
+
+// Corrupt: a queue file could not be read and was moved to corrupt/.
+func Corrupt(id, reason string) {
+	emit("id", id, "event", "corrupt", "reason", reason)
+}
+
+// RunnerError: the runner could not do something that is not one message's
+// delivery (open the aliases, list the queue, write a bounce).
+func RunnerError(id, reason string) {
+	emit("id", id, "event", "error", "reason", reason)
+}
+
+// line writes one raw line.
+func line(s string) {
+	mu.Lock()
+	io.WriteString(out, s+"\n")
+	mu.Unlock()
+}
+
+// printable keeps one log line one line.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// SMTPConnect: a client connected to smtpd on port.
+func SMTPConnect(client, port string) {
+	emit("event", "connect", "proto", "smtp", "client", client, "port", port)
+}
+
+// SMTPDisconnect: an SMTP session ended. result is "closed" (QUIT or the
+// client went away), "timeout", "shutdown" or "too-many-errors"; msgs is
+// the messages queued, errors the error replies given.
+func SMTPDisconnect(client, result string, msgs, errors int) {
+	emit("event", "disconnect", "proto", "smtp", "result", result, "msgs", strconv.Itoa(msgs),
+		"errors", strconv.Itoa(errors), "client", client)
+}
+
+// SMTPReject: smtpd refused a client at stage "connect", "rcpt" or "data";
+// from and to are <addresses> or ""; reply is the reply line given.
+func SMTPReject(client, helo, stage, from, to, reply string) {
+	emit("event", "reject", "proto", "smtp", "stage", stage, "from", from, "to", to,
+		"reply", reply, "client", client, "helo", helo)
+}
+
+// SMTPRecipient: one recipient of a message just queued by smtpd (after
+// its Queued line); orcpt is the DSN ORCPT, or "".
+func SMTPRecipient(id, to, orcpt string) {
+	emit("id", id, "event", "rcpt", "to", "<"+to+">", "orcpt", orcpt)
+}
+
+// Reload: a daemon re-read its configuration on SIGHUP; result "ok" or
+// "fail" (reason says why; the old configuration stays in force).
+func Reload(proto, result, reason string) {
+	emit("event", "reload", "proto", proto, "result", result, "reason", reason)
+}

@@ -103,8 +103,11 @@ func Write(w io.Writer, envs []*queue.Envelope) error {
 			bw.WriteByte('\n')
 		}
 		id := env.ID
-		if env.Active {
+		switch {
+		case env.Active:
 			id += "*"
+		case env.Held:
+			id += "!" // postqueue's mark for the hold queue
 		}
 		fmt.Fprintf(bw, senderFormat, id, env.Size,
 			env.Arrival.Local().Format(arrivalLayout), sender(env))
@@ -159,6 +162,9 @@ func WriteJSON(w io.Writer, envs []*queue.Envelope) error {
 func queueName(env *queue.Envelope) string {
 	if env.Active {
 		return "active"
+	}
+	if env.Held {
+		return "hold"
 	}
 	for _, rc := range env.Recipients {
 		if rc.Attempts > 0 {
@@ -241,6 +247,11 @@ func Print(w, errw io.Writer, q *queue.Queue, asJSON bool) error {
 	}
 	for _, p := range problems {
 		fmt.Fprintf(errw, "mailq: %v\n", p)
+	}
+	if held := q.HeldIDs(); len(held) > 0 {
+		for _, env := range envs {
+			env.Held = held[env.ID]
+		}
 	}
 	if asJSON {
 		return WriteJSON(w, envs)

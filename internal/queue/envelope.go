@@ -40,6 +40,8 @@ type Envelope struct {
 	Size int64 `json:"-"`
 	// Active: a process held the delivery lock when the envelope was read.
 	Active bool `json:"-"`
+	// Held: the message is on hold (set by listings that ask, see Queue.HeldIDs).
+	Held bool `json:"-"`
 }
 
 // Recipient is one envelope recipient and how far its delivery has come.

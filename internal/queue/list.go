@@ -65,13 +65,13 @@ func (q *Queue) load(f *os.File, id string) (*Envelope, int64, error) {
 	// behind it (one read for up to a few recipients; more for more).
 	env, off, err := readEnvelope(bufio.NewReaderSize(f, 512))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, corrupt(err)
 	}
 	if env.ID != id {
-		return nil, 0, fmt.Errorf("envelope: file holds message %s", env.ID)
+		return nil, 0, corrupt(fmt.Errorf("envelope: file holds message %s", env.ID))
 	}
 	if err := q.readState(env); err != nil {
-		return nil, 0, err
+		return nil, 0, corrupt(err)
 	}
 	st, err := f.Stat()
 	if err != nil {

@@ -1,0 +1,368 @@
+// Package runner moves mail out of the queue: it takes each message that is
+// due, expands its recipients (aliases, .forward, users), delivers local
+// copies through the deliver program and internal/pipe and internal/mbox,
+// relays the rest through internal/relay, records every recipient's outcome
+// in the queue's state log before going on, retries with backoff, and
+// bounces (internal/dsn).
+//
+// # One message
+//
+// The runner locks the message (queue.Lock; a message locked by another
+// runner is skipped), and for every recipient not yet done whose time has
+// come (pending, or deferred with its next attempt due, or all of them in a
+// forced run such as sendmail -q):
+//
+//   - expands it with the aliases (a recipient in another domain expands to
+//     itself), each copy with its own envelope sender (owner-NAME);
+//   - delivers the copies: to users' mailboxes with one run of `deliver -s
+//     -f SENDER USER...` per sender for the whole message (its status lines
+//     and sysexits codes, status.FromExit, say each user's outcome; a user
+//     reached twice gets one copy); to |commands and /files in-process; to
+//     remote addresses in one SMTP transaction per destination (domain, or
+//     the smarthost), at most Options.DestinationConcurrency at once for one
+//     destination;
+//   - records the recipient's outcome with queue.Message.Mark as soon as
+//     all its copies are done: delivered; deferred with the next attempt
+//     after the backoff; failed only once the bounce that reports it is
+//     committed to the queue (so a crash between the two repeats the
+//     attempt, never loses the bounce).
+//
+// A recipient is delivered when every copy is delivered or failed
+// permanently (those are bounced one by one), deferred when any copy failed
+// temporarily: then all its copies are made again at the next attempt.
+// When every recipient is done the message is removed.
+//
+// # Retries and expiry (Postfix's rules)
+//
+// A deferred recipient waits the message's age, at least MinBackoff and at
+// most MaxBackoff (defaults 5 min and 1 h: the wait doubles while the
+// message is young). A temporary failure of a message older than
+// MaxQueueLifetime (default 5 days) is final: it bounces with its last
+// reply. Nothing about routing is kept: each attempt looks up aliases and MX
+// records afresh, so a configuration change applies to waiting mail.
+//
+// # Bounces
+//
+// One DSN per message and attempt names every recipient that failed, from
+// MAILER-DAEMON, queued with the null sender <> so that it is never bounced
+// itself. None is sent for a null-sender message, or for recipients with
+// NOTIFY=NEVER or a NOTIFY without FAILURE; NOTIFY=SUCCESS gets a success
+// report. At most BounceLimit DSNs go to one sender per hour (a bounce storm
+// from a broken list stops there); the others are logged and dropped.
+//
+// # Corrupt files
+//
+// A message file that cannot be parsed is moved to the queue's corrupt/
+// directory and logged; the run goes on with the others.
+//
+// # Privileges
+//
+// Local delivery to system users needs root: deliver switches to each
+// recipient, pipes and files run as the user (or mail_owner) they belong
+// to. With virtual users owned by mail_owner the runner can run as
+// mail_owner instead.
+package runner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"time"
+
+	"yubin/internal/aliases"
+	"yubin/internal/auth"
+	"yubin/internal/maillog"
+	"yubin/internal/queue"
+	"yubin/internal/relay"
+)
+
+// Defaults, Postfix's.
+const (
+	DefaultMinBackoff       = 5 * time.Minute
+	DefaultMaxBackoff       = time.Hour
+	DefaultMaxQueueLifetime = 5 * 24 * time.Hour
+	DefaultConcurrency      = 10
+	DefaultDestConcurrency  = 20
+	DefaultBounceLimit      = 100
+	DefaultInterval         = 5 * time.Minute
+)
+
+// Options is what a runner needs; cmd/ builds it from yubin.conf.
+type Options struct {
+	Queue        *queue.Queue
+	Hostname     string
+	LocalDomains []string
+	Aliases      string // the aliases file; "" none
+	UsersFile    string // "" system users
+	MailOwner    string
+	// Deliver is the deliver program; DeliverArgs go before its own
+	// arguments (e.g. "-C", "/etc/yubin/yubin.conf").
+	Deliver     string
+	DeliverArgs []string
+	Relay       *relay.Relay
+
+	Concurrency            int // messages at once; 0 DefaultConcurrency
+	DestinationConcurrency int // transactions at once per destination; 0 DefaultDestConcurrency
+	MinBackoff, MaxBackoff time.Duration
+	MaxQueueLifetime       time.Duration
+	BounceLimit            int           // DSNs per sender per hour; 0 DefaultBounceLimit, <0 no limit
+	Interval               time.Duration // Run: time between queue scans; 0 DefaultInterval
+
+	// Force makes Once attempt every recipient not yet done, due or not
+	// (sendmail -q).
+	Force bool
+	// Select, when not nil, limits a run to the messages it accepts
+	// (sendmail -qI/-qR/-qS).
+	Select func(*queue.Envelope) bool
+}
+
+// Runner keeps what outlives one queue run: per-destination slots and the
+// bounce counts.
+type Runner struct {
+	o Options
+
+	mu      sync.Mutex
+	slots   map[string]chan struct{}
+	bounces map[string][]time.Time // sender → DSN times in the last hour
+}
+
+// New returns a Runner with o's defaults filled in.
+func New(o Options) *Runner {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.DestinationConcurrency <= 0 {
+		o.DestinationConcurrency = DefaultDestConcurrency
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.MaxQueueLifetime <= 0 {
+		o.MaxQueueLifetime = DefaultMaxQueueLifetime
+	}
+	if o.BounceLimit == 0 {
+		o.BounceLimit = DefaultBounceLimit
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Relay == nil {
+		o.Relay = relay.New(relay.Options{Hostname: o.Hostname})
+	}
+	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: map[string][]time.Time{}}
+}
+
+// Once runs the queue once: every message that is due (all, with
+// o.Force), N at a time, and returns when they are done.
+func Once(ctx context.Context, o Options) error {
+	_, err := New(o).Scan(ctx, o.Force)
+	return err
+}
+
+// Run is the queue daemon: a scan at start, then every Interval, at the
+// time the earliest deferred recipient is due, and at each wake-up
+// (queue.Wake: a message named is attempted at once; an empty wake-up is a
+// flush, a forced scan). It returns when ctx ends, after the attempts in
+// flight have stopped.
+func Run(ctx context.Context, o Options) error {
+	r := New(o)
+	wl, err := o.Queue.ListenWake()
+	if err != nil {
+		return err
+	}
+	wakes := make(chan string, 64)
+	go func() {
+		for {
+			id, err := wl.Next()
+			if err != nil {
+				close(wakes)
+				return
+			}
+			select {
+			case wakes <- id:
+			default: // a backlog: the next scan finds them anyway
+			}
+		}
+	}()
+	defer wl.Close()
+	o.Queue.Clean(time.Hour)
+
+	sem := make(chan struct{}, r.o.Concurrency)
+	dues := make(chan time.Time, r.o.Concurrency) // from attempts started by wake-ups
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	next := time.Now()
+	force := false
+	for {
+		if !time.Now().Before(next) || force {
+			due, err := r.Scan(ctx, force)
+			if err != nil {
+				maillog.RunnerError("", err.Error())
+			}
+			force = false
+			next = time.Now().Add(r.o.Interval)
+			if !due.IsZero() && due.Before(next) {
+				next = due
+			}
+		}
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		case id, ok := <-wakes:
+			timer.Stop()
+			if !ok {
+				return errors.New("runner: wake socket closed")
+			}
+			if id == "" {
+				force = true
+				continue
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if due := r.Message(ctx, id, false); !due.IsZero() {
+					select {
+					case dues <- due:
+					default: // the next scan finds it
+					}
+				}
+			}()
+		case due := <-dues:
+			timer.Stop()
+			if due.Before(next) {
+				next = due
+			}
+		}
+	}
+}
+
+// Scan attempts every message in the queue that is due (all with force)
+// and returns the earliest time a deferred recipient will be due (zero when
+// none waits).
+func (r *Runner) Scan(ctx context.Context, force bool) (time.Time, error) {
+	ids, err := r.o.Queue.IDs()
+	if err != nil {
+		return time.Time{}, err
+	}
+	var (
+		mu   sync.Mutex
+		next time.Time
+		wg   sync.WaitGroup
+	)
+	work := make(chan string)
+	for w := 0; w < r.o.Concurrency && w < len(ids); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				due := r.Message(ctx, id, force)
+				mu.Lock()
+				if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+					next = due
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		if r.o.Queue.Held(id) {
+			continue
+		}
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	return next, nil
+}
+
+// env is what one attempt needs that does not change during it.
+type env struct {
+	db    *aliases.DB
+	users *auth.Directory
+	owner *auth.User
+}
+
+func (r *Runner) open() (*env, error) {
+	db, warning, err := aliases.Open(r.o.Aliases)
+	if err != nil {
+		return nil, err
+	}
+	if warning != nil {
+		maillog.RunnerError("", "aliases: "+warning.Error())
+	}
+	users, err := auth.Open(r.o.UsersFile, r.o.MailOwner)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	e := &env{db: db, users: users}
+	if u, err := user.Lookup(r.o.MailOwner); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		e.owner = &auth.User{Name: u.Username, UID: uid, GID: gid, Home: u.HomeDir}
+	} else {
+		e.owner = &auth.User{Name: r.o.MailOwner, UID: os.Getuid(), GID: os.Getgid()}
+	}
+	return e, nil
+}
+
+// slot takes a place in dest's concurrency limit; the func gives it back.
+func (r *Runner) slot(ctx context.Context, dest string) (func(), error) {
+	r.mu.Lock()
+	ch := r.slots[dest]
+	if ch == nil {
+		ch = make(chan struct{}, r.o.DestinationConcurrency)
+		r.slots[dest] = ch
+	}
+	r.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// backoff is how long a recipient of a message that arrived at arrival
+// waits after a temporary failure now.
+func (r *Runner) backoff(arrival, now time.Time) time.Duration {
+	d := now.Sub(arrival)
+	return min(max(d, r.o.MinBackoff), r.o.MaxBackoff)
+}
+
+// allowBounce counts a DSN to sender against the hourly limit.
+func (r *Runner) allowBounce(sender string, now time.Time) bool {
+	if r.o.BounceLimit < 0 {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := r.bounces[sender][:0]
+	for _, t := range r.bounces[sender] {
+		if now.Sub(t) < time.Hour {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) >= r.o.BounceLimit {
+		r.bounces[sender] = ts
+		return false
+	}
+	r.bounces[sender] = append(ts, now)
+	return true
+}

@@ -1,0 +1,308 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"yubin/internal/queue"
+	"yubin/internal/relay"
+	"yubin/internal/relay/relaytest"
+	"yubin/internal/runner"
+)
+
+// world is a queue, a DNS server and one sink per domain, on one port.
+type world struct {
+	t     *testing.T
+	q     *queue.Queue
+	dns   *relaytest.DNS
+	port  int
+	sinks map[string]*relaytest.Sink
+	opts  runner.Options
+}
+
+func newWorld(t *testing.T, domains ...string) *world {
+	w := &world{t: t, q: queue.New(filepath.Join(t.TempDir(), "queue")), port: relaytest.FreePort(t), sinks: map[string]*relaytest.Sink{}}
+	if err := w.q.Init(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	w.dns = relaytest.NewDNS(t)
+	for i, d := range domains {
+		ip := fmt.Sprintf("127.0.0.%d", i+2)
+		w.dns.Add(t, d+". MX 10 mx."+d+".", "mx."+d+". A "+ip)
+		w.sinks[d] = relaytest.NewSink(t, fmt.Sprintf("%s:%d", ip, w.port), nil)
+	}
+	w.opts = runner.Options{
+		Queue: w.q, Hostname: "mx.here.test", LocalDomains: []string{"here.test"}, MailOwner: currentUser(t),
+		Relay: relay.New(relay.Options{Hostname: "mx.here.test", Resolver: &relay.Resolver{Servers: []string{w.dns.Addr}, Timeout: time.Second},
+			Port: w.port, DialTimeout: time.Second, CommandTimeout: 2 * time.Second}),
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
+	}
+	return w
+}
+
+func currentUser(t *testing.T) string {
+	out, err := exec.Command("id", "-un").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// enqueue queues a message as sendmail would.
+func (w *world) enqueue(from string, rcpts ...string) string {
+	w.t.Helper()
+	env := &queue.Envelope{From: from, Proto: "local"}
+	for _, r := range rcpts {
+		env.Recipients = append(env.Recipients, &queue.Recipient{Addr: r})
+	}
+	qw, err := w.q.Create(env)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	fmt.Fprintf(qw, "From: %s\nTo: %s\nSubject: test\nMessage-ID: <%s@here.test>\n\nhello\n", from, rcpts[0], qw.ID())
+	if err := qw.Commit(); err != nil {
+		w.t.Fatal(err)
+	}
+	return qw.ID()
+}
+
+func (w *world) once(force bool) {
+	w.t.Helper()
+	o := w.opts
+	o.Force = force
+	if err := runner.Once(context.Background(), o); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) envelopes() []*queue.Envelope {
+	envs, problems, err := w.q.List()
+	if err != nil || len(problems) > 0 {
+		w.t.Fatal(err, problems)
+	}
+	return envs
+}
+
+// bounces returns the DSNs in the queue (null sender), with their bodies.
+func (w *world) bounces() map[string]string {
+	out := map[string]string{}
+	for _, env := range w.envelopes() {
+		if env.From != "" {
+			continue
+		}
+		m, err := w.q.Lock(env.ID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		var b strings.Builder
+		buf := make([]byte, env.Size)
+		n, _ := m.Body().Read(buf)
+		b.Write(buf[:n])
+		m.Close()
+		out[env.Recipients[0].Addr] = b.String()
+	}
+	return out
+}
+
+// A 550 bounces at once with a DSN that Python's email package reads as
+// multipart/report with the failed recipient and the status; the message
+// leaves the queue.
+func TestBounceOn550(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].Rcpt = func(to string) error {
+		return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "<"+to+">: Recipient address rejected")
+	}
+	id := w.enqueue("alice@here.test", "bob@there.test")
+	w.once(false)
+	envs := w.envelopes()
+	if len(envs) != 1 || envs[0].From != "" || envs[0].ID == id || envs[0].Recipients[0].Addr != "alice@here.test" {
+		t.Fatalf("want only the bounce to alice in the queue, got %+v", envs)
+	}
+	dsn := w.bounces()["alice@here.test"]
+	py := `
+import sys, email
+m = email.message_from_string(sys.stdin.read())
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status"
+parts = m.get_payload()
+assert "permanent fatal errors" in parts[0].get_payload(), parts[0].get_payload()
+assert "550 5.1.1" in parts[0].get_payload()
+ds = parts[1]
+assert ds.get_content_type() == "message/delivery-status"
+blocks = ds.get_payload()
+print(blocks[0]["Reporting-MTA"])
+print(blocks[1]["Final-Recipient"], "|", blocks[1]["Status"], "|", blocks[1]["Action"], "|", blocks[1]["Diagnostic-Code"], "|", blocks[1]["Remote-MTA"])
+assert parts[2].get_content_type() == "message/rfc822"
+print(parts[2].get_payload()[0]["Subject"])
+`
+	cmd := exec.Command("python3", "-c", py)
+	cmd.Stdin = strings.NewReader(dsn)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s\n%s", err, out, dsn)
+	}
+	want := "dns; mx.here.test\nrfc822; bob@there.test | 5.1.1 | failed | smtp; 550 5.1.1 <bob@there.test>: Recipient address rejected | dns; mx.there.test\ntest\n"
+	if string(out) != want {
+		t.Errorf("python read:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// A 451 defers with backoff; once the sink recovers, the next run delivers;
+// no bounce.
+func TestDeferThenDeliver(t *testing.T) {
+	w := newWorld(t, "there.test")
+	sink := w.sinks["there.test"]
+	sink.SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted") })
+	w.enqueue("alice@here.test", "bob@there.test")
+	w.once(false)
+	envs := w.envelopes()
+	if len(envs) != 1 || envs[0].Recipients[0].State != queue.Deferred || !strings.Contains(envs[0].Recipients[0].LastReply, "451 4.7.1 greylisted") {
+		t.Fatalf("after 451: %+v", envs[0].Recipients[0])
+	}
+	if next := envs[0].Recipients[0].NextAttempt; time.Until(next) < 100*time.Millisecond {
+		t.Errorf("next attempt %v is not after the backoff", next)
+	}
+	w.once(false) // not due yet: nothing happens
+	if n := len(w.envelopes()[0].Recipients); n != 1 || w.envelopes()[0].Recipients[0].Attempts != 1 {
+		t.Fatalf("attempted before due")
+	}
+	sink.SetRcpt(nil)
+	time.Sleep(250 * time.Millisecond)
+	w.once(false)
+	if envs := w.envelopes(); len(envs) != 0 {
+		t.Fatalf("queue not empty after recovery: %+v", envs)
+	}
+	if len(sink.Messages()) != 1 {
+		t.Fatalf("sink has %d messages", len(sink.Messages()))
+	}
+}
+
+// Mail still deferred after max_queue_lifetime bounces, once.
+func TestExpiryBounce(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].Rcpt = func(string) error { return relaytest.Reply(421, smtp.EnhancedCode{4, 4, 5}, "too busy") }
+	w.opts.MaxQueueLifetime = 300 * time.Millisecond
+	w.enqueue("alice@here.test", "bob@there.test")
+	w.once(false)
+	if len(w.bounces()) != 0 {
+		t.Fatal("bounced before expiry")
+	}
+	time.Sleep(400 * time.Millisecond)
+	w.once(true)
+	b := w.bounces()["alice@here.test"]
+	if !strings.Contains(b, "Action: failed") || !strings.Contains(b, "expired") || !strings.Contains(b, "421 4.4.5 too busy") {
+		t.Fatalf("expiry bounce:\n%s", b)
+	}
+	if len(w.envelopes()) != 1 {
+		t.Fatal("the expired message is still queued")
+	}
+}
+
+// A bounce is never bounced: a null-sender message that fails leaves the
+// queue without a new message.
+func TestNoBounceForBounce(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].Rcpt = func(string) error { return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "no") }
+	w.enqueue("", "bob@there.test")
+	w.once(false)
+	if envs := w.envelopes(); len(envs) != 0 {
+		t.Fatalf("queue: %+v", envs)
+	}
+}
+
+// One message to 100 recipients over 5 domains: one transaction per
+// domain, every copy delivered, the message removed.
+func TestHundredRecipientsFiveDomains(t *testing.T) {
+	domains := []string{"d1.test", "d2.test", "d3.test", "d4.test", "d5.test"}
+	w := newWorld(t, domains...)
+	var rcpts []string
+	for i := 0; i < 100; i++ {
+		rcpts = append(rcpts, fmt.Sprintf("user%02d@%s", i, domains[i%5]))
+	}
+	w.enqueue("alice@here.test", rcpts...)
+	w.once(false)
+	if envs := w.envelopes(); len(envs) != 0 {
+		t.Fatalf("queue not empty: %d", len(envs))
+	}
+	for _, d := range domains {
+		msgs := w.sinks[d].Messages()
+		if len(msgs) != 1 || len(msgs[0].To) != 20 {
+			t.Errorf("%s: %d transactions", d, len(msgs))
+		}
+	}
+}
+
+// The bounce cap: a broken sender gets at most BounceLimit DSNs an hour.
+func TestBounceStormCapped(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].Rcpt = func(string) error { return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "no") }
+	w.opts.BounceLimit = 3
+	for i := 0; i < 6; i++ {
+		w.enqueue("list@here.test", "bob@there.test")
+	}
+	r := runner.New(w.opts)
+	if _, err := r.Scan(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.envelopes()); n != 3 {
+		t.Fatalf("%d bounces queued, want 3", n)
+	}
+}
+
+// A corrupt queue file is moved to corrupt/ and the run goes on.
+func TestCorruptFileMovedAside(t *testing.T) {
+	w := newWorld(t, "there.test")
+	good := w.enqueue("alice@here.test", "bob@there.test")
+	bad := w.enqueue("alice@here.test", "carol@there.test")
+	name := filepath.Join(w.q.Dir(), "msg", bad)
+	b, _ := os.ReadFile(name)
+	os.WriteFile(name, b[:20], 0o640) // truncated inside the envelope line
+	w.once(false)
+	if _, err := os.Stat(filepath.Join(w.q.Dir(), "corrupt", bad)); err != nil {
+		t.Fatalf("not moved aside: %v", err)
+	}
+	ids, _ := w.q.IDs()
+	if len(ids) != 0 || len(w.sinks["there.test"].Messages()) != 1 {
+		t.Fatalf("queue %v (good %s) sink %d", ids, good, len(w.sinks["there.test"].Messages()))
+	}
+}
+
+// Held messages wait; released ones go; a requeue makes deferred mail due.
+func TestHoldReleaseRequeue(t *testing.T) {
+	w := newWorld(t, "there.test")
+	sink := w.sinks["there.test"]
+	id := w.enqueue("alice@here.test", "bob@there.test")
+	if err := w.q.Hold(id); err != nil {
+		t.Fatal(err)
+	}
+	w.once(true)
+	if len(sink.Messages()) != 0 {
+		t.Fatal("a held message was delivered")
+	}
+	w.q.Release(id)
+	var calls atomic.Int32
+	sink.SetRcpt(func(string) error {
+		if calls.Add(1) == 1 {
+			return relaytest.Reply(450, smtp.EnhancedCode{4, 2, 0}, "later")
+		}
+		return nil
+	})
+	w.opts.MinBackoff, w.opts.MaxBackoff = time.Hour, time.Hour
+	w.once(false)
+	if err := w.q.Requeue(id); err != nil {
+		t.Fatal(err)
+	}
+	w.once(false)
+	if len(sink.Messages()) != 1 || len(w.envelopes()) != 0 {
+		t.Fatalf("after requeue: sink %d, queue %d", len(sink.Messages()), len(w.envelopes()))
+	}
+}

@@ -1,0 +1,212 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"yubin/internal/relay/relaytest"
+)
+
+// relaySystem is a system with virtual users owned by the current user (so
+// the runner runs unprivileged), a DNS server and a remote sink for
+// there.test.
+func relaySystem(t *testing.T, extra ...string) (*system, *relaytest.Sink, string) {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	usersFile := filepath.Join(dir, "users")
+	os.WriteFile(usersFile, []byte("alice:{PLAIN}x\nbob:{PLAIN}x\n"), 0o600)
+	port := relaytest.FreePort(t)
+	dns := relaytest.NewDNS(t, "there.test. MX 10 mx.there.test.", "mx.there.test. A 127.0.0.2")
+	sink := relaytest.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port), nil)
+	mail := filepath.Join(dir, "mail")
+	s := newSystem(t, append([]string{"users_file = " + usersFile, "mail_owner = " + me.Username,
+		"mail_dir = " + filepath.Join(mail, "%u", "Maildir"),
+		"dns_servers = " + dns.Addr, fmt.Sprintf("remote_smtp_port = %d", port),
+		"relay_connect_timeout = 2s", "relay_timeout = 3s", "min_backoff_time = 1s", "max_backoff_time = 2s"}, extra...)...)
+	os.WriteFile(filepath.Join(s.dir, "aliases"), []byte("team: alice, bob\nfar: carol@there.test\n"), 0o644)
+	return s, sink, mail
+}
+
+func maildirCount(t *testing.T, mail, user string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(mail, user, "Maildir", "new", "*"))
+	return len(files)
+}
+
+// sendmail → queue → sendmail -q (the runner) → deliver → Maildir, with an
+// alias to two users and one to a remote address.
+func TestSendmailQueueRunToMaildir(t *testing.T) {
+	s, sink, mail := relaySystem(t)
+	msg := "Subject: hello\n\nbody\n"
+	if r := s.run(msg, "sendmail", "-i", "team", "far"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	if len(s.queue()) != 1 {
+		t.Fatal("not queued")
+	}
+	if r := s.run("", "sendmail", "-q"); r.code != 0 {
+		t.Fatalf("sendmail -q: %d %s", r.code, r.stderr)
+	}
+	if a, b := maildirCount(t, mail, "alice"), maildirCount(t, mail, "bob"); a != 1 || b != 1 {
+		t.Fatalf("alice has %d, bob %d messages", a, b)
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 || msgs[0].To[0] != "carol@there.test" {
+		t.Fatalf("sink: %+v", msgs)
+	}
+	if q := s.queue(); len(q) != 0 {
+		t.Fatalf("queue not empty: %+v", q[0].Recipients[0])
+	}
+}
+
+// An unknown local user bounces back to the local sender's mailbox.
+func TestUnknownLocalUserBounces(t *testing.T) {
+	s, _, mail := relaySystem(t)
+	if r := s.run("Subject: x\n\nbody\n", "sendmail", "-f", "alice@"+s.hostname, "nosuchuser"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	s.run("", "sendmail", "-q")
+	s.run("", "sendmail", "-q") // delivers the bounce
+	files, _ := filepath.Glob(filepath.Join(mail, "alice", "Maildir", "new", "*"))
+	if len(files) != 1 {
+		t.Fatalf("alice has %d messages, want the bounce", len(files))
+	}
+	b, _ := os.ReadFile(files[0])
+	for _, want := range []string{"Return-Path: <>", "MAILER-DAEMON", "Final-Recipient: rfc822; nosuchuser@" + s.hostname, "Status: 5.1.1"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("bounce lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// The queue daemon (sendmail -q1h) delivers a new message at once: sendmail
+// wakes it.
+func TestQueueDaemonWakeUp(t *testing.T) {
+	s, _, mail := relaySystem(t)
+	d := s.command("sendmail", "-q1h")
+	var stderr strings.Builder
+	d.Stderr = &stderr
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.queueDir, "wake")); return err == nil })
+	if r := s.run("Subject: x\n\nbody\n", "sendmail", "alice"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool { return maildirCount(t, mail, "alice") == 1 })
+	d.Process.Signal(syscall.SIGTERM)
+	if err := d.Wait(); err != nil {
+		t.Errorf("daemon exit: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "status=sent") {
+		t.Errorf("log has no delivery line:\n%s", stderr.String())
+	}
+}
+
+// kill -9 of the runner in the middle of an SMTP transaction loses
+// nothing: a new run delivers the message (the interrupted transaction
+// never completed, so the sink holds it once).
+func TestRunnerKilledMidTransaction(t *testing.T) {
+	s, sink, _ := relaySystem(t)
+	inData := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var first sync.Once
+	sink.Data = func(*relaytest.Message) error {
+		stall := false
+		first.Do(func() { stall = true })
+		if stall {
+			inData <- struct{}{}
+			<-release
+			return fmt.Errorf("interrupted")
+		}
+		return nil
+	}
+	defer close(release)
+	s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test")
+	r := s.command("sendmail", "-q")
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inData:
+	case <-time.After(10 * time.Second):
+		t.Fatal("runner never reached DATA")
+	}
+	r.Process.Kill()
+	r.Wait()
+	if q := s.queue(); len(q) != 1 {
+		t.Fatalf("queue after kill: %d messages", len(q))
+	}
+	if res := s.run("", "sendmail", "-q"); res.code != 0 {
+		t.Fatalf("second run: %d %s", res.code, res.stderr)
+	}
+	if len(sink.Messages()) != 1 || len(s.queue()) != 0 {
+		t.Fatalf("after restart: sink %d, queue %d", len(sink.Messages()), len(s.queue()))
+	}
+}
+
+// Queue operations: hold keeps a message from sendmail -q, release lets it
+// go; mailq marks held messages with '!'.
+func TestHoldAndRelease(t *testing.T) {
+	s, _, mail := relaySystem(t)
+	s.run("Subject: x\n\nbody\n", "sendmail", "alice")
+	id := s.queue()[0].ID
+	if r := s.run("", "mailq", "--hold", id); r.code != 0 {
+		t.Fatalf("mailq --hold: %d %s", r.code, r.stderr)
+	}
+	if r := s.run("", "mailq"); !strings.Contains(r.stdout, id+"!") {
+		t.Errorf("mailq does not show the hold:\n%s", r.stdout)
+	}
+	s.run("", "sendmail", "-q")
+	if maildirCount(t, mail, "alice") != 0 {
+		t.Fatal("held message delivered")
+	}
+	if r := s.run("", "mailq", "--release", id); r.code != 0 {
+		t.Fatalf("mailq --release: %d %s", r.code, r.stderr)
+	}
+	s.run("", "sendmail", "-q")
+	if maildirCount(t, mail, "alice") != 1 {
+		t.Fatal("released message not delivered")
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(end) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// smtpd (here its one-session mode, as sendmail -bs runs it) → queue →
+// runner → the remote sink.
+func TestSMTPSessionRelayedToSink(t *testing.T) {
+	s, sink, _ := relaySystem(t)
+	session := "EHLO client.test\r\nMAIL FROM:<alice@" + s.hostname + ">\r\nRCPT TO:<carol@there.test>\r\nDATA\r\n" +
+		"Subject: via smtp\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+	if r := s.run(session, "sendmail", "-bs"); r.code != 0 || !strings.Contains(r.stdout, "250") {
+		t.Fatalf("sendmail -bs: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if len(s.queue()) != 1 {
+		t.Fatalf("queue has %d messages after the session", len(s.queue()))
+	}
+	s.run("", "sendmail", "-q")
+	msgs := sink.Messages()
+	if len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), "Subject: via smtp") || msgs[0].From != "alice@"+s.hostname {
+		t.Fatalf("sink: %+v", msgs)
+	}
+}
