@@ -56,6 +56,7 @@ soak: build
 bench: build
 	$(GO) run ./bench/enqueue
 	$(GO) run ./bench/deliver
+	$(GO) run ./bench/relay
 	$(GO) run ./bench/pop3
 
 demo: build

@@ -39,11 +39,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"yubin/bench/internal/figure"
 	"yubin/internal/queue"
 )
 
@@ -59,71 +59,52 @@ const rcpt = "rcpt@bench.test"
 const fillWorkers = 16
 
 type options struct {
-	n, par, backlog     int
-	base, sendmail      string
+	figure.Flags
+	backlog             int
 	postfix, postfixPar float64
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.n, "n", 1000, "invocations, messages and files per figure")
-	flag.IntVar(&o.par, "par", 4, "workers in the parallel figures")
-	flag.StringVar(&o.base, "dir", "/var/tmp", "where the temp dir goes: a real disk, not tmpfs")
-	flag.StringVar(&o.sendmail, "sendmail", "bin/sendmail", "the sendmail binary to measure; mailq is taken from its directory")
+	o.Register(1000, 4, "invocations, messages and files per figure", "workers in the parallel figures",
+		"sendmail", "the sendmail binary to measure; mailq is taken from its directory")
 	flag.Float64Var(&o.postfix, "postfix", 0, "Postfix sendmail proc/s, reference.sh's par=1 figure from the same sitting")
 	flag.Float64Var(&o.postfixPar, "postfix-par", 0, "Postfix sendmail proc/s, reference.sh's par=4 figure (its PAR = our -par) from the same sitting")
 	flag.IntVar(&o.backlog, "backlog", 0, "also measure with this many 4 KB messages waiting; 0 skips (100000 adds about a minute)")
-	flag.Parse()
-	if err := run(o); err != nil {
-		fmt.Fprintln(os.Stderr, "enqueue:", err)
-		os.Exit(1)
-	}
+	figure.Main("enqueue", "yubin-bench-", &o.Flags, func(dir string) error { return run(o, dir) })
 }
 
-func run(o options) error {
-	n, par := o.n, o.par
-	if n < par || par < 1 {
-		return errors.New("need -n ≥ -par ≥ 1")
-	}
+func run(o options, dir string) error {
+	n, par := o.N, o.Par
 	if o.backlog < 0 {
 		return errors.New("need -backlog ≥ 0")
 	}
-	sendmail, err := filepath.Abs(o.sendmail)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(sendmail); err != nil {
-		return fmt.Errorf("%w (make build, or -sendmail PATH)", err)
-	}
-	dir, err := os.MkdirTemp(o.base, "yubin-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	sendmail := o.Program
 	msg := filepath.Join(dir, "msg.eml")
-	if err := os.WriteFile(msg, message(4096), 0o644); err != nil {
+	if err := os.WriteFile(msg, figure.Message(rcpt, 4096), 0o644); err != nil {
 		return err
 	}
 
 	fmt.Printf("# %s, %d cpu, load %s, n=%d, par=%d, dir %s (%s)\n# sendmail %s (%s)\n",
-		time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), load(), n, par, dir, fsType(dir), sendmail, linkage(sendmail))
+		time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), figure.Load(), n, par, dir, figure.FSType(dir), sendmail, linkage(sendmail))
 	var disk, spawn [2]float64 // [0] sequential, [1] parallel
+	var err error
 	for i, p := range []int{1, par} {
-		r, err := diskRate(filepath.Join(dir, "disk"), n, p, false)
+		r, err := figure.Disk(filepath.Join(dir, "disk"), n, p, 1, figure.Fsync)
 		if err != nil {
 			return err
 		}
-		line(fmt.Sprintf("disk: 4 KB create+write+fsync, %s", workers(p)), r, "files/s", "", 0)
-		if disk[i], err = diskRate(filepath.Join(dir, "disk"), n, p, true); err != nil {
+		figure.Line(fmt.Sprintf("disk: 4 KB create+write+fsync, %s", figure.Workers(p)), r, "files/s", "", 0)
+		if disk[i], err = figure.Disk(filepath.Join(dir, "disk"), n, p, 1, figure.Rename); err != nil {
 			return err
 		}
-		line(fmt.Sprintf("disk: + rename + fsync(dir), %s", workers(p)), disk[i], "files/s", "", 0)
+		figure.Line(fmt.Sprintf("disk: + rename + fsync(dir), %s", figure.Workers(p)), disk[i], "files/s", "", 0)
 	}
 	for i, p := range []int{1, par} {
-		if spawn[i], err = spawnRate(n, p); err != nil {
+		if spawn[i], err = figure.Spawn(n, p); err != nil {
 			return err
 		}
-		line(fmt.Sprintf("spawn floor: /bin/true, %s", workers(p)), spawn[i], "proc/s", "", 0)
+		figure.Line(fmt.Sprintf("spawn floor: /bin/true, %s", figure.Workers(p)), spawn[i], "proc/s", "", 0)
 	}
 	q := queue.New(filepath.Join(dir, "pkgqueue"))
 	if err := q.Init(-1, -1); err != nil {
@@ -134,7 +115,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		line(fmt.Sprintf("queue Create+Commit, %s", workers(p)), r, "msg/s", "fsync limit", disk[i])
+		figure.Line(fmt.Sprintf("queue Create+Commit, %s", figure.Workers(p)), r, "msg/s", "fsync limit", disk[i])
 	}
 	var ours [2]float64
 	for i, p := range []int{1, par} {
@@ -145,7 +126,7 @@ func run(o options) error {
 		if ours[i], err = sendmailRate(sendmail, q, env, msg, n, p); err != nil {
 			return err
 		}
-		line(fmt.Sprintf("sendmail enqueue, %s", workers(p)), ours[i], "proc/s", "spawn floor", spawn[i])
+		figure.Line(fmt.Sprintf("sendmail enqueue, %s", figure.Workers(p)), ours[i], "proc/s", "spawn floor", spawn[i])
 	}
 	comparePostfix(1, ours[0], o.postfix)
 	comparePostfix(par, ours[1], o.postfixPar)
@@ -189,7 +170,7 @@ func backlogFigures(o options, dir, sendmail, msg string, empty [2]float64) erro
 		return err
 	}
 	waiting := o.backlog / fillWorkers * fillWorkers // as many as queueRate checked
-	fmt.Printf("%-44s %6.0f %-7s  took %s for %d messages\n", "backlog: queue Create+Commit, "+workers(fillWorkers),
+	fmt.Printf("%-44s %6.0f %-7s  took %s for %d messages\n", "backlog: queue Create+Commit, "+figure.Workers(fillWorkers),
 		fill, "msg/s", time.Since(start).Round(time.Second), waiting)
 
 	l, err := listQueue(mailq, env, waiting)
@@ -204,64 +185,14 @@ func backlogFigures(o options, dir, sendmail, msg string, empty [2]float64) erro
 		fmt.Sprintf("mailq, %d waiting", waiting), l.wall.Seconds(), "s", float64(waiting)/l.wall.Seconds(),
 		size(l.rchar), size(files), 100*float64(l.rchar)/float64(files))
 
-	for i, p := range []int{1, o.par} {
-		r, err := sendmailRate(sendmail, q, env, msg, o.n, p)
+	for i, p := range []int{1, o.Par} {
+		r, err := sendmailRate(sendmail, q, env, msg, o.N, p)
 		if err != nil {
 			return err
 		}
-		line(fmt.Sprintf("sendmail enqueue, %s, %d waiting", workers(p), waiting), r, "proc/s", "empty queue", empty[i])
+		figure.Line(fmt.Sprintf("sendmail enqueue, %s, %d waiting", figure.Workers(p), waiting), r, "proc/s", "empty queue", empty[i])
 	}
 	return nil
-}
-
-// diskRate is reference.sh's fsbench: 4 KB files created, written and
-// fsync'd in new/; with rename, written in tmp/, renamed into new/ and new/
-// fsync'd.
-func diskRate(dir string, n, par int, rename bool) (float64, error) {
-	defer os.RemoveAll(dir)
-	for _, d := range []string{"tmp", "new"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return 0, err
-		}
-	}
-	newDir, err := os.Open(filepath.Join(dir, "new"))
-	if err != nil {
-		return 0, err
-	}
-	defer newDir.Close()
-	buf := []byte(strings.Repeat("x", 4096))
-	return parallel(n, par, func(w, i int) error {
-		name := fmt.Sprintf("%d.%d", w, i)
-		path := filepath.Join(dir, "new", name)
-		if rename {
-			path = filepath.Join(dir, "tmp", name)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(buf)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil || !rename {
-			return err
-		}
-		if err := os.Rename(path, filepath.Join(dir, "new", name)); err != nil {
-			return err
-		}
-		return newDir.Sync()
-	})
-}
-
-// spawnRate starts /bin/true as sendmailRate starts sendmail.
-func spawnRate(n, par int) (float64, error) {
-	return parallel(n, par, func(_, _ int) error {
-		return exec.Command("/bin/true").Run()
-	})
 }
 
 // queueRate commits n messages (the file msg) through the queue package.
@@ -274,7 +205,7 @@ func queueRate(q *queue.Queue, msg string, n, par int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, err := parallel(n, par, func(_, _ int) error {
+	r, err := figure.Parallel(n, par, func(_, _ int) error {
 		w, err := q.Create(&queue.Envelope{From: "bench@bench.test", Recipients: []*queue.Recipient{{Addr: rcpt}}})
 		if err != nil {
 			return err
@@ -285,7 +216,7 @@ func queueRate(q *queue.Queue, msg string, n, par int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return r, checkQueued(q, len(before)+n/par*par)
+	return r, figure.Queued(q, len(before)+n/par*par)
 }
 
 // benchQueue makes a fresh queue dir/name and a config file naming it, and
@@ -324,14 +255,14 @@ func sendmailRate(sendmail string, q *queue.Queue, env []string, msg string, n, 
 		return nil
 	}
 	// Warm the page cache with the binary, so the first runs are not an outlier.
-	if _, err := parallel(par, par, send); err != nil {
+	if _, err := figure.Parallel(par, par, send); err != nil {
 		return 0, err
 	}
-	r, err := parallel(n, par, send)
+	r, err := figure.Parallel(n, par, send)
 	if err != nil {
 		return 0, err
 	}
-	return r, checkQueued(q, len(before)+par+n/par*par)
+	return r, figure.Queued(q, len(before)+par+n/par*par)
 }
 
 // listing is one run of mailq.
@@ -435,25 +366,12 @@ func size(b int64) string {
 	return fmt.Sprintf("%.1f MB", float64(b)/1e6)
 }
 
-// checkQueued fails unless the queue holds want messages: a figure for
-// processes that did not queue their message would be a lie.
-func checkQueued(q *queue.Queue, want int) error {
-	ids, err := q.IDs()
-	if err != nil {
-		return err
-	}
-	if len(ids) != want {
-		return fmt.Errorf("%s holds %d messages, want %d: figure withheld", q.Dir(), len(ids), want)
-	}
-	return nil
-}
-
 // comparePostfix prints our sendmail figure with p workers over Postfix's
 // from the same sitting. Without one, a sequential figure is compared with
 // the README's and the line after says how to get one; a parallel one is
 // left out.
 func comparePostfix(p int, ours, postfix float64) {
-	what := "sendmail enqueue vs Postfix, " + workers(p)
+	what := "sendmail enqueue vs Postfix, " + figure.Workers(p)
 	switch {
 	case postfix > 0:
 		fmt.Printf("%-44s %6.0f proc/s   postfix (same sitting) %.0f/s  %.1f× postfix (aim ≥ 4×)\n",
@@ -464,89 +382,6 @@ func comparePostfix(p int, ours, postfix float64) {
 		fmt.Println("# same-sitting figures: sudo bash ../shared/bench/reference.sh sendmail, then",
 			"-postfix <its par=1 enqueue proc/s> -postfix-par <its par=4 enqueue proc/s>")
 	}
-}
-
-// parallel runs f(worker, i) for i < n/par in each of par goroutines and
-// returns the calls per second, or the first error.
-func parallel(n, par int, f func(w, i int) error) (float64, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, par)
-	start := time.Now()
-	for w := range par {
-		wg.Go(func() {
-			for i := range n / par {
-				if errs[w] = f(w, i); errs[w] != nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
-		return 0, err
-	}
-	return float64(n/par*par) / elapsed.Seconds(), nil
-}
-
-// line prints one figure, and its limit and the ratio when there is one:
-// "sendmail enqueue, 4 parallel   812 proc/s  spawn floor 950/s   85% of spawn floor".
-func line(what string, rate float64, unit, limitName string, limit float64) {
-	s := fmt.Sprintf("%-44s %6.0f %-7s", what, rate, unit)
-	if limitName != "" {
-		s += fmt.Sprintf("  %s %.0f/s  %3.0f%% of %s", limitName, limit, 100*rate/limit, limitName)
-	}
-	fmt.Println(strings.TrimRight(s, " "))
-}
-
-func workers(p int) string {
-	if p == 1 {
-		return "sequential"
-	}
-	return fmt.Sprintf("%d parallel", p)
-}
-
-// message is a plain message of exactly size bytes, like reference.sh's.
-func message(size int) []byte {
-	var b strings.Builder
-	b.WriteString("From: Bench <bench@bench.test>\nTo: " + rcpt + "\nSubject: bench message\n\n")
-	for b.Len() < size {
-		b.WriteString(strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", 2) + "abcd\n")
-	}
-	s := b.String()[:size-1] + "\n"
-	return []byte(s)
-}
-
-// fsType names the filesystem under dir, so that a tmpfs (no real fsync)
-// shows in the output.
-func fsType(dir string) string {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return err.Error()
-	}
-	switch st.Type {
-	case unix.TMPFS_MAGIC:
-		return "tmpfs: fsync is free, figures are not disk figures"
-	case unix.EXT4_SUPER_MAGIC:
-		return "ext4"
-	case unix.XFS_SUPER_MAGIC:
-		return "xfs"
-	case unix.BTRFS_SUPER_MAGIC:
-		return "btrfs"
-	case unix.OVERLAYFS_SUPER_MAGIC:
-		return "overlayfs"
-	}
-	return fmt.Sprintf("fs type %#x", st.Type)
-}
-
-// load is the 1-minute load average: other work on the machine shows in
-// every figure, less in the ratios.
-func load() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
 }
 
 // linkage says whether the binary needs the dynamic loader, whose start-up
