@@ -42,17 +42,12 @@
 //
 // # Privileges
 //
-// Run as root, a delivery switches to the user's uid and gid before it
-// touches anything in the user's mailbox, and back to root afterwards, the
-// scheme of Postfix's local(8) (set_eugid): setgroups to the user's gid
-// alone, setresgid and setresuid of the effective ids only. The real and
-// saved ids stay root's, which is what lets the next recipient's delivery
-// switch again; every file operation, permission check and new file is the
-// user's. Go applies these calls to all threads of the process (syscall's
-// AllThreadsSyscall, or the C library's with cgo; x/sys/unix's Setgroups
-// would change one thread only, so syscall.Setgroups is called). Deliveries
-// that switch are serialised within the process; one that cannot switch back
-// leaves the Deliverer refusing all further work. Run as anyone else, a
+// Run as root, a delivery takes the user's file-system identity (fsuid,
+// fsgid, no supplementary groups) before it touches anything in the user's
+// mailbox, on an OS thread of its own (internal/identity): every file
+// operation, permission check and new file is the user's, the rest of the
+// process stays root, and deliveries to several users may run at once (the
+// queue runner delivers in-process). Run as anyone else, a
 // delivery is made with the caller's own rights, only into mailboxes whose
 // owner uid is the caller's (ErrNotPermitted otherwise): nobody gains a right
 // through deliver.
@@ -76,7 +71,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 
 	"yubin/internal/auth"
@@ -119,8 +113,7 @@ type Options struct {
 
 // Deliverer delivers messages to local users.
 type Deliverer struct {
-	opts   Options
-	broken atomic.Pointer[error] // set when privileges could not be restored
+	opts Options
 }
 
 // New returns a Deliverer.
@@ -129,9 +122,6 @@ func New(opts Options) *Deliverer { return &Deliverer{opts: opts} }
 // Deliver stores m in the Maildir of rcpt ("user" or "user@domain") and
 // returns the path of the new file. Errors are classified for Status.
 func (d *Deliverer) Deliver(m *Message, rcpt string) (string, error) {
-	if err := d.broken.Load(); err != nil {
-		return "", *err
-	}
 	if err := m.checkEnvelope(); err != nil {
 		return "", err
 	}

@@ -57,7 +57,7 @@
 //
 // When the process is root, the file is opened, created, locked and
 // written with the file-system identity of Mailbox.Uid:Gid and no
-// supplementary groups, on a thread of its own (see asUser); the rest of the
+// supplementary groups, on a thread of its own (see internal/identity); the rest of the
 // process keeps its identity. Uid or Gid 0 is refused then: like Postfix,
 // yubin never writes a user-named file as root. When the process is not
 // root, Uid and Gid are ignored and the file is written as the process is.
@@ -93,6 +93,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"yubin/internal/identity"
 )
 
 // Mailbox is one file delivery.
@@ -144,7 +146,7 @@ func Append(ctx context.Context, mb Mailbox, msg io.Reader) error {
 		mb.LockTimeout = DefaultLockTimeout
 	}
 	var result error
-	err := asUser(mb.Uid, mb.Gid, func() error {
+	err := identity.AsUser(mb.Uid, mb.Gid, func() error {
 		result = appendFile(ctx, mb, msg)
 		return nil
 	})
