@@ -12,10 +12,11 @@
 //	local  -n messages to one of 100 virtual users each (users_file,
 //	       mail_owner the running user), then `runner --force`: msg/s until
 //	       it exits with the queue empty and -n files in the Maildirs. Beside
-//	       it `deliver`'s process rate in the same run (the runner execs one
-//	       deliver per message), and Postfix's end-to-end figure from
-//	       ../shared/bench/README.md, which is smtp-source → Maildir: not the
-//	       same path.
+//	       it the disk's Maildir delivery probe (write, fsync, link, fsync
+//	       new/) into 100 Maildirs at queue_concurrency in the same run (the
+//	       runner writes the Maildirs in-process, internal/mailbox), and
+//	       Postfix's end-to-end figure from ../shared/bench/README.md, which
+//	       is smtp-source → Maildir: not the same path.
 //
 // Under each figure: disk flushes, write IOs and CPU ms per message, read
 // from /proc/diskstats and /proc/stat as ../shared/bench/reference.sh does
@@ -62,17 +63,13 @@ type options struct {
 func main() {
 	var o options
 	o.Register(2000, 10, "messages per figure", "queue_concurrency of the runner, and the parallelism of the probes beside it",
-		"runner", "the runner binary to measure; it runs the deliver beside it")
+		"runner", "the runner binary to measure")
 	flag.StringVar(&o.sink, "sink", "/usr/sbin/smtp-sink", "Postfix's smtp-sink; missing: the relay figure is skipped")
 	figure.Main("bench/relay", "yubin-bench-relay-", &o.Flags, func(dir string) error { return run(o, dir) })
 }
 
 func run(o options, dir string) error {
 	runner := o.Program
-	deliver, err := figure.Binary(filepath.Join(filepath.Dir(runner), "deliver"), "runner")
-	if err != nil {
-		return err
-	}
 	me, err := user.Current()
 	if err != nil {
 		return err
@@ -81,7 +78,7 @@ func run(o options, dir string) error {
 	fmt.Printf("# %s, %d cpu, load %s, n=%d, queue_concurrency=%d, dir %s (%s)\n# runner %s, mail_owner %s\n",
 		time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), figure.Load(), o.N, o.Par, dir, figure.FSType(dir),
 		runner, me.Username)
-	b := bench{o: o, dir: dir, runner: runner, deliver: deliver, owner: me.Username, msg: msg}
+	b := bench{o: o, dir: dir, runner: runner, owner: me.Username, msg: msg}
 	if err := b.relay(); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
@@ -92,10 +89,10 @@ func run(o options, dir string) error {
 }
 
 type bench struct {
-	o                    options
-	dir, runner, deliver string
-	owner                string
-	msg                  []byte
+	o           options
+	dir, runner string
+	owner       string
+	msg         []byte
 }
 
 // rcpts is the number of recipients of relayed message i: 1, 2, 3 in turn.
@@ -165,7 +162,7 @@ func (b *bench) relay() error {
 	return nil
 }
 
-// local is figure b: runner → deliver → Maildir, beside deliver alone.
+// local is figure b: runner → Maildir, beside the Maildir probe.
 func (b *bench) local() error {
 	n, par := b.o.N, b.o.Par
 	q, err := fill(filepath.Join(b.dir, "local-queue"), b.msg, n, func(i int) []string {
@@ -190,16 +187,12 @@ func (b *bench) local() error {
 	if err := figure.Count(mail, n); err != nil {
 		return err
 	}
-	msgFile := filepath.Join(b.dir, "msg.eml")
-	if err := os.WriteFile(msgFile, b.msg, 0o644); err != nil {
-		return err
-	}
-	procs, err := figure.DeliverRate(b.deliver, filepath.Join(b.dir, "deliver"), msgFile, n, par, users)
+	limit, err := figure.Disk(filepath.Join(b.dir, "probe"), n, par, users, figure.Link)
 	if err != nil {
 		return err
 	}
-	figure.Line(fmt.Sprintf("deliver alone, %d Maildirs, %s", users, figure.Workers(par)), procs, "proc/s", "", 0)
-	figure.Line(fmt.Sprintf("local: runner → deliver, %s", figure.Workers(par)), rate, "msg/s", "deliver", procs)
+	figure.Line(fmt.Sprintf("maildir probe, %d Maildirs, %s", users, figure.Workers(par)), limit, "files/s", "", 0)
+	figure.Line(fmt.Sprintf("local: runner → Maildir, %s", figure.Workers(par)), rate, "msg/s", "maildir probe", limit)
 	fmt.Println(stats)
 	fmt.Printf("%-44s %6.0f %-7s  postfix 3.7 %d–%d/s (README; smtp-source → Maildir, not this path)  %.2f–%.2f× postfix\n",
 		"local vs Postfix end to end", rate, "msg/s", postfixLow, postfixHigh, rate/postfixHigh, rate/postfixLow)

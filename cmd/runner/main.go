@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -64,7 +63,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("runner: "+err.Error(), status.Usage)
 	}
-	o, err := options(cfg, c.String("C"), q)
+	o, err := options(cfg, q)
 	if err != nil {
 		return cli.Exit("runner: "+err.Error(), status.Config)
 	}
@@ -88,15 +87,8 @@ func run(c *cli.Context) error {
 }
 
 // options builds the runner's Options from yubin.conf.
-func options(cfg *config.Config, confFile string, q *queue.Queue) (runner.Options, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return runner.Options{}, err
-	}
-	var deliverArgs []string
-	if confFile != "" {
-		deliverArgs = []string{"-C", confFile}
-	}
+func options(cfg *config.Config, q *queue.Queue) (runner.Options, error) {
+	var err error
 	dns := cfg.DNSServers
 	if len(dns) == 0 {
 		dns = relay.SystemServers()
@@ -119,7 +111,7 @@ func options(cfg *config.Config, confFile string, q *queue.Queue) (runner.Option
 	return runner.Options{
 		Queue: q, Hostname: cfg.Hostname, LocalDomains: cfg.LocalDomains,
 		Aliases: cfg.Aliases, UsersFile: cfg.UsersFile, MailOwner: cfg.MailOwner,
-		Deliver: filepath.Join(filepath.Dir(self), "deliver"), DeliverArgs: deliverArgs,
+		MailDir:     cfg.MailDir,
 		Relay:       relay.New(ro),
 		Concurrency: cfg.QueueConcurrency, DestinationConcurrency: cfg.DestinationConcurrency,
 		MinBackoff: cfg.MinBackoffTime, MaxBackoff: cfg.MaxBackoffTime, MaxQueueLifetime: cfg.MaxQueueLifetime,

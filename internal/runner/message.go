@@ -198,7 +198,7 @@ func (a *attempt) run(ctx context.Context, due []int) {
 			a.done(c, o)
 		}
 	}
-	a.local(ctx, mailboxes)
+	a.local(mailboxes)
 	a.relay(ctx, remote)
 	a.notify()
 }

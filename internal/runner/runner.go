@@ -1,6 +1,6 @@
 // Package runner moves mail out of the queue: it takes each message that is
 // due, expands its recipients (aliases, .forward, users), delivers local
-// copies through the deliver program and internal/pipe and internal/mbox,
+// copies through internal/mailbox, internal/pipe and internal/mbox,
 // relays the rest through internal/relay, records every recipient's outcome
 // in the queue's state log before going on, retries with backoff, and
 // bounces (internal/dsn).
@@ -14,10 +14,10 @@
 //
 //   - expands it with the aliases (a recipient in another domain expands to
 //     itself), each copy with its own envelope sender (owner-NAME);
-//   - delivers the copies: to users' mailboxes with one run of `deliver -s
-//     -f SENDER USER...` per sender for the whole message (its status lines
-//     and sysexits codes, status.FromExit, say each user's outcome; a user
-//     reached twice gets one copy); to |commands and /files in-process; to
+//   - delivers the copies: to users' mailboxes in-process (internal/mailbox,
+//     as deliver does: each on an OS thread with the user's file-system
+//     identity; a user reached twice gets one copy); to |commands and
+//     /files in-process; to
 //     remote addresses in one SMTP transaction per destination (domain, or
 //     the smarthost), at most Options.DestinationConcurrency at once for one
 //     destination;
@@ -57,10 +57,10 @@
 //
 // # Privileges
 //
-// Local delivery to system users needs root: deliver switches to each
-// recipient, pipes and files run as the user (or mail_owner) they belong
-// to. With virtual users owned by mail_owner the runner can run as
-// mail_owner instead.
+// Local delivery to system users needs root: each mailbox copy is written
+// with the recipient's file-system identity, pipes and files run as the
+// user (or mail_owner) they belong to. With virtual users owned by
+// mail_owner the runner can run as mail_owner instead.
 package runner
 
 import (
@@ -74,6 +74,7 @@ import (
 
 	"yubin/internal/aliases"
 	"yubin/internal/auth"
+	"yubin/internal/mailbox"
 	"yubin/internal/maillog"
 	"yubin/internal/queue"
 	"yubin/internal/relay"
@@ -98,11 +99,8 @@ type Options struct {
 	Aliases      string // the aliases file; "" none
 	UsersFile    string // "" system users
 	MailOwner    string
-	// Deliver is the deliver program; DeliverArgs go before its own
-	// arguments (e.g. "-C", "/etc/yubin/yubin.conf").
-	Deliver     string
-	DeliverArgs []string
-	Relay       *relay.Relay
+	MailDir      string // mail_dir: where a user's Maildir is
+	Relay        *relay.Relay
 
 	Concurrency            int // messages at once; 0 DefaultConcurrency
 	DestinationConcurrency int // transactions at once per destination; 0 DefaultDestConcurrency
@@ -293,9 +291,10 @@ func (r *Runner) Scan(ctx context.Context, force bool) (time.Time, error) {
 
 // env is what one attempt needs that does not change during it.
 type env struct {
-	db    *aliases.DB
-	users *auth.Directory
-	owner *auth.User
+	db      *aliases.DB
+	users   *auth.Directory
+	owner   *auth.User
+	mailbox *mailbox.Deliverer
 }
 
 func (r *Runner) open() (*env, error) {
@@ -311,7 +310,8 @@ func (r *Runner) open() (*env, error) {
 		db.Close()
 		return nil, err
 	}
-	e := &env{db: db, users: users}
+	e := &env{db: db, users: users,
+		mailbox: mailbox.New(mailbox.Options{MailDir: r.o.MailDir, Hostname: r.o.Hostname, Users: users})}
 	if u, err := user.Lookup(r.o.MailOwner); err == nil {
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
