@@ -4,14 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"yubin/internal/cdb"
+	"yubin/internal/safeio"
 )
 
 const (
@@ -100,52 +101,15 @@ func (f *File) WriteDB(path string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	fail := func(step string, err error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %s: %w", path, step, err)
-	}
-	if _, err := b.WriteTo(tmp); err != nil {
-		return fail("write", err)
-	}
 	// Readers are the runner and smtpd, as other users than root.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail("chmod", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail("fsync", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail("close", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("%s: fsync directory: %w", path, err)
+	err := safeio.WriteFile(path, 0o644, func(w io.Writer) error {
+		_, err := b.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("aliases database: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // encodeTargets: per target, kind byte, uvarint line, uvarint length, text.

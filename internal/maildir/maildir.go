@@ -77,6 +77,7 @@ import (
 	"time"
 
 	"yubin/internal/crashpoint"
+	"yubin/internal/safeio"
 )
 
 // Dir is the path of a Maildir: the directory that holds tmp/, new/ and cur/.
@@ -114,7 +115,7 @@ func mkdir(dir string) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return safeio.SyncDir(filepath.Dir(dir))
 }
 
 func (d Dir) path(elem ...string) string {
@@ -162,7 +163,7 @@ func (d Dir) Deliver(r io.Reader, size int64) (string, error) {
 		return "", fmt.Errorf("maildir %s: %w", d, err)
 	}
 	crashpoint.Here("maildir-linked")
-	if err := syncDir(d.path("new")); err != nil {
+	if err := safeio.SyncDir(d.path("new")); err != nil {
 		// Complete but not known to be durable: take it back, so that
 		// the caller's retry does not deliver it twice.
 		os.Remove(dst)
@@ -212,21 +213,6 @@ func link(oldpath, newpath string) error {
 		return os.Rename(oldpath, newpath)
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 var (

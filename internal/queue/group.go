@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"yubin/internal/crashpoint"
+	"yubin/internal/safeio"
 )
 
 // Committer commits the messages of many writers of one process together
@@ -113,7 +114,7 @@ func (c *Committer) commit(batch []*groupCommit) {
 		return
 	}
 	crashpoint.Here("renamed")
-	derr := syncDir(c.q.path(msgDir))
+	derr := safeio.SyncDir(c.q.path(msgDir))
 	if derr == nil {
 		crashpoint.Here("committed")
 	}

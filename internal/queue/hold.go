@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"yubin/internal/safeio"
 )
 
 // Queue operations beside delivery, as Postfix's postsuper offers them.
@@ -64,7 +66,7 @@ func (q *Queue) Hold(id string) error {
 		return fmt.Errorf("queue %s: hold: %w", id, err)
 	}
 	f.Close()
-	if err := syncDir(q.path(holdDir)); err != nil {
+	if err := safeio.SyncDir(q.path(holdDir)); err != nil {
 		return fmt.Errorf("queue %s: hold: %w", id, err)
 	}
 	return nil
@@ -112,7 +114,7 @@ func (q *Queue) removeFiles(id string) error {
 	if err := os.Remove(q.path(msgDir, id)); err != nil {
 		return fmt.Errorf("queue %s: %w", id, err)
 	}
-	syncDir(q.path(msgDir))
+	safeio.SyncDir(q.path(msgDir))
 	os.Remove(q.path(stateDir, id))
 	os.Remove(q.path(holdDir, id))
 	return nil
@@ -154,10 +156,10 @@ func (q *Queue) MoveCorrupt(id string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue %s: move state to %s: %w", id, corruptDir, err)
 	}
-	if err := syncDir(q.path(corruptDir)); err != nil {
+	if err := safeio.SyncDir(q.path(corruptDir)); err != nil {
 		return err
 	}
-	return syncDir(q.path(msgDir))
+	return safeio.SyncDir(q.path(msgDir))
 }
 
 // HeldIDs returns the IDs of the messages on hold (one directory read).

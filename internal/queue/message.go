@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"yubin/internal/crashpoint"
+	"yubin/internal/safeio"
 )
 
 // Message is a queued message held under its delivery lock.
@@ -132,7 +133,7 @@ func (m *Message) appendState(line []byte) error {
 		if errors.Is(statErr, fs.ErrNotExist) {
 			// A new log must survive a crash as an entry, not only as data.
 			if err := f.Sync(); err == nil {
-				err = syncDir(m.q.path(stateDir))
+				err = safeio.SyncDir(m.q.path(stateDir))
 			}
 			if err != nil {
 				f.Close()
@@ -153,7 +154,7 @@ func (m *Message) Remove() error {
 	if err := os.Remove(m.q.path(msgDir, id)); err != nil {
 		return fmt.Errorf("queue %s: remove: %w", id, err)
 	}
-	if err := syncDir(m.q.path(msgDir)); err != nil {
+	if err := safeio.SyncDir(m.q.path(msgDir)); err != nil {
 		return fmt.Errorf("queue %s: remove: fsync %s: %w", id, msgDir, err)
 	}
 	// Only now may the log go: were the message to come back after a crash,

@@ -136,16 +136,3 @@ func (q *Queue) Initialized() bool {
 func (q *Queue) path(elem ...string) string {
 	return filepath.Join(append([]string{q.dir}, elem...)...)
 }
-
-// syncDir makes the entries of a directory durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

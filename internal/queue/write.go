@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"yubin/internal/crashpoint"
+	"yubin/internal/safeio"
 )
 
 // Writer writes one new message into the queue. Nothing is accepted until
@@ -97,7 +98,7 @@ func (w *Writer) Commit() error {
 		return fmt.Errorf("queue %s: commit: %w", w.id, err)
 	}
 	crashpoint.Here("renamed")
-	if err := syncDir(w.q.path(msgDir)); err != nil {
+	if err := safeio.SyncDir(w.q.path(msgDir)); err != nil {
 		// The message is visible and will most likely be delivered, but
 		// durability was not confirmed: the caller must not acknowledge it.
 		// Leaving it queued can at worst cause a duplicate, never a loss.
