@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -92,7 +93,12 @@ func TestSmtpdInetdSession(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 is not installed (scripts/test-deps installs it as root)")
 	}
-	s := newSystem(t)
+	// Loopback outside relay_networks, and bob an alias: smtpd checks
+	// local recipients (smtpd_test.go has the rest of the policy).
+	s := newSystem(t, "relay_networks = 192.0.2.0/24")
+	if err := os.WriteFile(filepath.Join(s.dir, "aliases"), []byte("bob: root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

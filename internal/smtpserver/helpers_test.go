@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/textproto"
@@ -38,6 +39,7 @@ func testOptions(q *queue.Queue) Options {
 		Queue:        q,
 		LocalDomains: []string{"local.test"},
 		Now:          func() time.Time { return testNow },
+		LookupName:   func(context.Context, string) string { return "" },
 	}
 }
 

@@ -24,10 +24,30 @@ var (
 	replyRelay        = reply(554, 5, 7, 1, "Error: relay access denied")
 	replyTooManyRcpts = reply(452, 4, 5, 3, "Error: too many recipients") // RFC 5321 §4.5.3.1.10
 
+	replyUnknownCommand = reply(500, 5, 5, 2, "Error: command not recognized")
+	replyUnknownParam   = reply(555, 5, 5, 4, "Error: unsupported parameter")
+
 	replyTooBig      = reply(552, 5, 3, 4, "Error: message size exceeds fixed limit")
 	replyLineTooLong = reply(500, 5, 5, 2, "Error: line too long") // RFC 5321 §4.5.3.1
 	replyLostData    = reply(451, 4, 4, 2, "Error: message transfer failed")
 	replyQueueFailed = reply(451, 4, 3, 0, "Error: queue file write error")
+
+	// Policy (policy.go).
+	replyUnknownUser  = reply(550, 5, 1, 1, "Error: user unknown in local recipient table")
+	replyLookupFailed = reply(451, 4, 3, 0, "Error: temporary recipient lookup failure")
+
+	// The session's end (wire.go): RFC 5321 §3.8 and §4.2.2 421.
+	replyTimeout       = reply(421, 4, 4, 2, "Error: timeout exceeded")
+	replyShutdown      = reply(421, 4, 3, 2, "Service shutting down, closing transmission channel")
+	replyTooManyErrors = reply(421, 4, 7, 0, "Error: too many errors")
+	replyTooManyConns  = reply(421, 4, 7, 0, "Error: too many connections from your address")
+
+	// AUTH (RFC 4954 §6).
+	replyAuthFailed   = reply(535, 5, 7, 8, "Error: authentication failed")
+	replyAuthTemp     = reply(454, 4, 7, 0, "Error: temporary authentication failure")
+	replyAuthNeedTLS  = reply(538, 5, 7, 11, "Error: encryption required for requested authentication mechanism")
+	replyAuthDisabled = reply(503, 5, 5, 1, "Error: authentication not enabled")
+	replyAuthMech     = reply(504, 5, 5, 4, "Error: unsupported authentication mechanism")
 )
 
 // replyQueued is the answer to DATA once the message is safely queued.
@@ -57,4 +77,11 @@ var fixedReplies = map[string]string{
 	"502 5.5.1 MAIL not allowed during message transfer": line(replyInTransfer),
 	"502 5.5.1 RCPT not allowed during message transfer": line(replyInTransfer),
 	"502 5.5.1 DATA not allowed during message transfer": line(replyInTransfer),
+	// A line that is no command at all (not four letters and a space).
+	"501 5.5.2 Bad command": line(replyUnknownCommand),
+	// RFC 5321 §4.1.1.11: a parameter not recognized is 555.
+	"500 5.5.4 Unknown MAIL FROM argument": line(replyUnknownParam),
+	"500 5.5.4 Unknown RCPT TO argument":   line(replyUnknownParam),
+	// go-smtp's own limit: a fifth unknown or mangled command closes.
+	"500 5.5.1 Too many errors. Quiting now": line(replyTooManyErrors),
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -20,7 +21,11 @@ import (
 type session struct {
 	b      *Backend
 	conn   *smtp.Conn
+	wire   *wireConn // nil only under a test's bare go-smtp server
 	client client
+
+	authUser     string // the AUTH identity, once authenticated
+	authFailures int
 
 	// mu guards env: with BDAT, go-smtp runs Data in a goroutine of its
 	// own while RSET may call Reset.
@@ -35,14 +40,15 @@ var _ smtp.Session = (*session)(nil)
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.env != nil {
-		return replyNestedMail // RFC 5321 §4.1.4: MAIL only after RSET or DATA
-	}
-	if !validAddress(from) {
-		return replyBadSender
-	}
-	if !opts.UTF8 && !isASCII(from) {
-		return replyNeedUTF8
+	switch {
+	case s.wire != nil && s.wire.isDraining():
+		return s.closing(replyShutdown, "shutdown")
+	case s.env != nil:
+		return s.fail(replyNestedMail) // RFC 5321 §4.1.4: MAIL only after RSET or DATA
+	case !validAddress(from):
+		return s.fail(replyBadSender)
+	case !opts.UTF8 && !isASCII(from):
+		return s.fail(replyNeedUTF8)
 	}
 	env := &queue.Envelope{
 		From:       from,
@@ -55,8 +61,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		Body:       string(opts.Body),
 		SMTPUTF8:   opts.UTF8,
 	}
-	if l := s.b.opts.Local; l != nil {
+	if l := s.b.options().Local; l != nil {
 		env.User = l.Name
+	} else {
+		env.User = s.authUser
 	}
 	s.env = env
 	return nil
@@ -67,17 +75,26 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	o := s.b.options()
+	var err error
 	switch {
 	case s.env == nil:
-		return replyNeedMail
+		err = replyNeedMail
 	case to == "" || !validAddress(to):
-		return replyBadRecipient
+		err = replyBadRecipient
 	case !s.env.SMTPUTF8 && !isASCII(to):
-		return replyNeedUTF8
-	case len(s.env.Recipients) >= s.b.opts.MaxRecipients:
-		return replyTooManyRcpts
-	case s.b.opts.Local == nil && !s.b.acceptsDomain(to):
-		return replyRelay
+		err = replyNeedUTF8
+	case len(s.env.Recipients) >= o.MaxRecipients:
+		err = replyTooManyRcpts
+	default:
+		err = s.checkRcpt(o, to)
+	}
+	if err != nil {
+		var reply *smtp.SMTPError
+		if errors.As(err, &reply) && s.env != nil {
+			maillog.SMTPReject(s.client.addr, s.conn.Hostname(), "rcpt", "<"+s.env.From+">", "<"+to+">", line(reply))
+		}
+		return s.fail(err)
 	}
 	rc := &queue.Recipient{Addr: to}
 	if len(opts.Notify) > 0 {
@@ -106,38 +123,75 @@ func (s *session) Data(r io.Reader) error {
 	env := s.env
 	s.mu.Unlock()
 	if env == nil || len(env.Recipients) == 0 {
-		return replyNeedRcpt
+		return s.fail(replyNeedRcpt)
 	}
-	env.Arrival = s.b.opts.Now()
-	q := s.b.opts.Queue
+	if s.wire != nil {
+		s.wire.setData(true)
+		defer s.wire.setData(false)
+	}
+	o := s.b.options()
+	env.Arrival = o.Now()
+	q := o.Queue
 	w, err := q.Create(env)
 	if err != nil {
 		s.logError(err)
-		return replyQueueFailed
+		return s.fail(replyQueueFailed)
 	}
-	size, err := writeMessage(w, received(env, s.b.opts.Hostname, s.b.opts.Local), r)
+	size, err := writeMessage(w, received(env, o.Hostname, o.Local), r)
 	if err != nil {
 		w.Abort()
 		var werr *writeError
+		var nerr net.Error
 		switch {
 		case errors.As(err, &werr):
 			s.logError(err)
-			return replyQueueFailed
+			return s.fail(replyQueueFailed)
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			return replyTooBig
+			maillog.SMTPReject(s.client.addr, s.conn.Hostname(), "data", "<"+env.From+">", "", line(replyTooBig))
+			return s.fail(replyTooBig)
 		case errors.Is(err, smtp.ErrTooLongLine):
-			return replyLineTooLong
+			return s.fail(replyLineTooLong)
+		case errors.As(err, &nerr) && nerr.Timeout():
+			return s.closing(replyTimeout, "timeout")
 		default:
-			return replyLostData
+			return s.fail(replyLostData)
 		}
 	}
-	if err := w.Commit(); err != nil {
+	commit := w.Commit
+	if s.b.group != nil {
+		commit = func() error { return s.b.group.Commit(w) }
+	}
+	if err := commit(); err != nil {
 		s.logError(err)
-		return replyQueueFailed
+		return s.fail(replyQueueFailed)
 	}
 	maillog.Queued(w.ID(), env.From, len(env.Recipients), size, env.Client, env.User)
+	for _, rc := range env.Recipients {
+		maillog.SMTPRecipient(w.ID(), rc.Addr, rc.ORCPT)
+	}
+	if s.wire != nil {
+		s.wire.msgs.Add(1)
+	}
 	q.Wake(w.ID())
 	return replyQueued(w.ID())
+}
+
+// fail returns the error reply err, counting it where wireConn cannot see
+// it (inside TLS): past MaxErrors the reply is 421 and the session ends.
+func (s *session) fail(err error) error {
+	if s.wire != nil && !s.wire.plain.Load() && s.wire.countError() {
+		return s.closing(replyTooManyErrors, "too-many-errors")
+	}
+	return err
+}
+
+// closing returns a 421 reply after which the connection is closed.
+func (s *session) closing(reply *smtp.SMTPError, result string) error {
+	if s.wire != nil {
+		s.wire.setResult(result)
+		s.wire.closeAfter.Store(true)
+	}
+	return reply
 }
 
 // Reset ends the transaction (RSET, a new HELO/EHLO, after DATA).
@@ -150,23 +204,30 @@ func (s *session) Reset() {
 // Logout is called when the connection closes.
 func (s *session) Logout() error { return nil }
 
-// proto is the envelope's protocol: ESMTP after EHLO, SMTP after HELO.
-// (Issue 5 adds S for TLS and A for AUTH.)
+// proto is the envelope's protocol, as RFC 3848 names it: ESMTP after
+// EHLO, SMTP after HELO, with S inside TLS and A after AUTH (ESMTPSA).
 func (s *session) proto() string {
-	if wc, ok := s.conn.Conn().(*wireConn); ok && !wc.ehlo() {
-		return "SMTP"
+	p := "ESMTP"
+	if s.wire != nil && s.wire.plain.Load() && !s.wire.ehlo() {
+		p = "SMTP"
 	}
-	return "ESMTP"
+	if _, isTLS := s.conn.TLSConnectionState(); isTLS {
+		p += "S"
+	}
+	if s.authUser != "" {
+		p += "A"
+	}
+	return p
 }
 
 // logError reports what the client is not told: why the queue failed.
 // TODO: a maillog event for it; maillog has only Queued so far.
 func (s *session) logError(err error) {
-	s.conn.Server().ErrorLog.Printf("client=%s helo=%q: %v", s.clientForLog(), s.conn.Hostname(), err)
+	maillog.ServerError("smtp", s.clientForLog(), s.authUser, err.Error())
 }
 
 func (s *session) clientForLog() string {
-	if l := s.b.opts.Local; l != nil {
+	if l := s.b.options().Local; l != nil {
 		return "local user=" + l.Name
 	}
 	return s.client.addr

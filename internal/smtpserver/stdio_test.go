@@ -72,7 +72,7 @@ func TestServeStdioSession(t *testing.T) {
 	if env.User != "alice" || env.Client != "" || env.ClientName != "" || env.Proto != "ESMTP" || env.Helo != "workstation.test" {
 		t.Errorf("envelope %+v", env)
 	}
-	if l := log.String(); !strings.HasPrefix(l, "id="+id+" event=queued from=<alice@workstation.test> nrcpt=1 ") || !strings.HasSuffix(l, " user=alice\n") {
+	if l, _, _ := strings.Cut(log.String(), "\n"); !strings.HasPrefix(l, "id="+id+" event=queued from=<alice@workstation.test> nrcpt=1 ") || !strings.HasSuffix(l, " user=alice") {
 		t.Errorf("log %q", l)
 	}
 }

@@ -2,8 +2,10 @@ package smtpserver
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,15 +17,35 @@ import (
 //   - replaces the few fixed go-smtp replies listed in fixedReplies,
 //   - records whether the client's last greeting was HELO or EHLO, from
 //     go-smtp's answer to it ("250 2.0.0 Hello x" or "250-Hello x"),
-//   - sets an idle deadline before every read.
+//   - counts error replies, and after maxErrors adds 421 and closes,
+//   - sets an idle deadline before every read: timeout between commands,
+//     dataTimeout while a message is coming in,
+//   - closes the connection after a 421 reply,
+//   - on shutdown (drain), makes the wait for the next command end at
+//     once, which go-smtp answers with 421, but lets a DATA finish.
 //
-// After STARTTLS (issue 5) the bytes are ciphertext: it stops looking.
+// After STARTTLS the bytes are ciphertext: it stops looking at replies,
+// and the session counts its own errors (countError).
 type wireConn struct {
 	net.Conn
-	idle     time.Duration
-	plain    atomic.Bool  // still cleartext: replies may be looked at
-	greeting atomic.Int32 // greetNone, greetHELO or greetEHLO
+	idle, dataIdle time.Duration
+	maxErrors      int
+	plain          atomic.Bool  // still cleartext: replies may be looked at
+	greeting       atomic.Int32 // greetNone, greetHELO or greetEHLO
+	closeAfter     atomic.Bool  // close once the next reply is written
+	errors         atomic.Int32 // error replies so far
+	msgs           atomic.Int32 // messages queued
 
+	mu       sync.Mutex
+	reading  bool // blocked waiting for the client
+	inData   bool // a message is being received
+	draining bool // the server is shutting down
+	timedOut bool // a read timed out (not because of draining)
+	result   string
+	name     string // the client's verified reverse name, once looked up
+	named    bool
+
+	onClose   func(*wireConn) // the listener's bookkeeping, or nil
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{} // closed by Close
@@ -36,35 +58,113 @@ const (
 )
 
 func newWireConn(c net.Conn, idle time.Duration) *wireConn {
-	w := &wireConn{Conn: c, idle: idle, done: make(chan struct{})}
+	w := &wireConn{Conn: c, idle: idle, dataIdle: idle, done: make(chan struct{})}
 	w.plain.Store(true)
 	return w
+}
+
+// wireOf finds the wireConn under c, which is one or a TLS connection over
+// one; nil for anything else.
+func wireOf(c net.Conn) *wireConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	wc, _ := c.(*wireConn)
+	return wc
 }
 
 // ehlo reports whether the client greeted with EHLO (or not yet at all).
 func (c *wireConn) ehlo() bool { return c.greeting.Load() != greetHELO }
 
+// pastDeadline ends a read at once.
+var pastDeadline = time.Unix(1, 0)
+
 func (c *wireConn) Read(p []byte) (int, error) {
-	if c.idle > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
-			return 0, err
-		}
+	c.mu.Lock()
+	idle := c.idle
+	if c.inData {
+		idle = c.dataIdle
 	}
-	return c.Conn.Read(p)
+	var err error
+	switch {
+	case c.draining && !c.inData:
+		err = c.Conn.SetReadDeadline(pastDeadline)
+	case idle > 0:
+		err = c.Conn.SetReadDeadline(time.Now().Add(idle))
+	}
+	c.reading = true
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.reading = false
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && !c.draining {
+		c.timedOut = true
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// drain is the server shutting down: a session waiting for a command gets
+// 421 now, one in DATA after its message.
+func (c *wireConn) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.draining = true
+	if c.reading && !c.inData {
+		c.Conn.SetReadDeadline(pastDeadline)
+	}
+}
+
+func (c *wireConn) isDraining() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.draining
+}
+
+// setData switches between the command and the data timeout.
+func (c *wireConn) setData(on bool) {
+	c.mu.Lock()
+	c.inData = on
+	c.mu.Unlock()
+}
+
+// setResult notes why the session ends, for the log.
+func (c *wireConn) setResult(r string) {
+	c.mu.Lock()
+	if c.result == "" {
+		c.result = r
+	}
+	c.mu.Unlock()
+}
+
+// countError counts an error reply that look cannot see (after STARTTLS)
+// and reports whether the session has had too many.
+func (c *wireConn) countError() bool {
+	n := c.errors.Add(1)
+	return c.maxErrors > 0 && int(n) >= c.maxErrors
 }
 
 func (c *wireConn) Write(p []byte) (int, error) {
-	if !c.plain.Load() {
-		return c.Conn.Write(p)
+	out := p
+	if c.plain.Load() {
+		out = c.look(p)
 	}
-	if _, err := c.Conn.Write(c.look(p)); err != nil {
+	_, err := c.Conn.Write(out)
+	if c.closeAfter.Load() {
+		c.Close()
+	}
+	if err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// look returns p with the lines in fixedReplies replaced, noting greetings
-// and STARTTLS on the way. A line that is not whole within p passes as is.
+// look returns p with the lines in fixedReplies replaced, noting greetings,
+// STARTTLS, error replies and 421 on the way. A line that is not whole
+// within p passes as is.
 func (c *wireConn) look(p []byte) []byte {
 	var out []byte // nil while nothing is replaced
 	rest := p
@@ -73,23 +173,54 @@ func (c *wireConn) look(p []byte) []byte {
 		if i < 0 {
 			break
 		}
-		line := rest[:i]
+		ln := rest[:i]
 		switch {
-		case bytes.HasPrefix(line, []byte("250-Hello ")):
+		case bytes.HasPrefix(ln, []byte("250-Hello ")):
 			c.greeting.Store(greetEHLO)
-		case bytes.HasPrefix(line, []byte("250 2.0.0 Hello ")):
+		case bytes.HasPrefix(ln, []byte("250 2.0.0 Hello ")):
 			c.greeting.Store(greetHELO)
-		case bytes.HasPrefix(line, []byte("220 2.0.0 Ready to start TLS")):
+		case bytes.HasPrefix(ln, []byte("220 2.0.0 Ready to start TLS")):
 			c.plain.Store(false)
 		}
-		if fixed, ok := fixedReplies[string(line)]; ok {
-			if out == nil {
-				out = append(make([]byte, 0, len(p)+64), p[:len(p)-len(rest)]...)
+		fixed, ok := fixedReplies[string(ln)]
+		if !ok && bytes.HasPrefix(ln, []byte(idleTimeoutReply)) {
+			// go-smtp's answer to a read deadline: ours, or the shutdown.
+			fixed, ok = line(replyTimeout), true
+			if c.isDraining() {
+				fixed = line(replyShutdown)
+				c.setResult("shutdown")
+			} else {
+				c.setResult("timeout")
 			}
+		}
+		var extra string
+		final := fixed
+		if !ok {
+			final = string(ln)
+		}
+		switch {
+		case strings.HasPrefix(final, "421"):
+			c.closeAfter.Store(true)
+		case len(final) > 3 && final[3] == ' ' && (final[0] == '4' || final[0] == '5'):
+			if c.countError() {
+				extra = line(replyTooManyErrors)
+				c.setResult("too-many-errors")
+				c.closeAfter.Store(true)
+			}
+		}
+		if (ok || extra != "") && out == nil {
+			out = append(make([]byte, 0, len(p)+64), p[:len(p)-len(rest)]...)
+		}
+		switch {
+		case ok:
 			out = append(out, fixed...)
 			out = append(out, crlf...)
-		} else if out != nil {
+		case out != nil:
 			out = append(out, rest[:i+2]...)
+		}
+		if extra != "" {
+			out = append(out, extra...)
+			out = append(out, crlf...)
 		}
 		rest = rest[i+2:]
 	}
@@ -98,6 +229,9 @@ func (c *wireConn) look(p []byte) []byte {
 	}
 	return append(out, rest...)
 }
+
+// idleTimeoutReply begins go-smtp's reply to a read that timed out.
+const idleTimeoutReply = "421 4.4.2 Idle timeout"
 
 var crlf = []byte("\r\n")
 
@@ -108,22 +242,11 @@ func (c *wireConn) Close() error {
 		c.closeErr = c.Conn.Close()
 		err = c.closeErr
 		close(c.done)
+		if c.onClose != nil {
+			c.onClose(c)
+		}
 	})
 	return err
-}
-
-// wireListener hands out its connections wrapped in wireConn.
-type wireListener struct {
-	net.Listener
-	timeout time.Duration
-}
-
-func (l *wireListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return newWireConn(c, l.timeout), nil
 }
 
 // oneConnListener is how go-smtp, which only serves listeners, serves one
