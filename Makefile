@@ -58,6 +58,8 @@ bench: build
 	$(GO) run ./bench/deliver
 	$(GO) run ./bench/relay
 	$(GO) run ./bench/pop3
+	$(GO) run ./bench/smtp
+	$(GO) run ./bench/imap
 
 demo: build
 	scripts/demo

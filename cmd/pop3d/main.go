@@ -5,14 +5,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"runtime/debug"
 	"slices"
-	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -90,37 +85,21 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("pop3d: "+err.Error(), status.OSErr)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return cli.Exit("pop3d: "+err.Error(), status.OSErr)
+	if opts.TLS == nil && slices.ContainsFunc(listeners, func(l daemon.Listener) bool { return l.TLS }) {
+		return cli.Exit("pop3d: pop3s_listen needs tls_cert and tls_key", status.Config)
 	}
-	env := slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, "LISTEN_") })
-	errs := make(chan error, len(listeners))
-	for _, l := range listeners {
+	err = daemon.SpawnSelf(listeners, func(l daemon.Listener) []string {
 		args := []string{"-i"}
 		if l.TLS {
-			if opts.TLS == nil {
-				return cli.Exit("pop3d: pop3s_listen needs tls_cert and tls_key", status.Config)
-			}
 			args = append(args, "--tls")
 		}
 		if conf := c.String("C"); conf != "" {
 			args = append(args, "-C", conf)
 		}
-		go func() {
-			errs <- daemon.Spawn(l, func() *exec.Cmd {
-				cmd := exec.Command(self, args...)
-				cmd.Env, cmd.Stderr = env, os.Stderr
-				return cmd
-			}, 0, "pop3", "-ERR [SYS/TEMP] too many sessions, try again later\r\n")
-		}()
+		return args
+	}, "pop3", "-ERR [SYS/TEMP] too many sessions, try again later\r\n")
+	if err != nil {
+		return cli.Exit("pop3d: "+err.Error(), status.OSErr)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case <-sig:
-		return nil // sessions in progress go on in their own processes
-	case err := <-errs:
-		return cli.Exit(fmt.Sprintf("pop3d: %v", err), status.OSErr)
-	}
+	return nil
 }

@@ -154,42 +154,9 @@ func (s *session) loginPassword(name, password, mech string) error {
 	return s.start(u, name, local, domain, mech)
 }
 
-// resolve finds the user a login name means, as deliver finds a
-// recipient's: lower-cased, "user@domain" before "user" with virtual users.
-// An unusable name is ErrNoUser; so is system user root.
+// resolve finds the user a login name means (auth.ResolveLogin).
 func (s *session) resolve(name string) (u *auth.User, local, domain string, err error) {
-	local, domain = name, s.opts.Hostname
-	if i := strings.LastIndexByte(name, '@'); i >= 0 {
-		local, domain = name[:i], name[i+1:]
-	}
-	local, domain = strings.ToLower(local), strings.ToLower(strings.TrimSuffix(domain, "."))
-	if !auth.ValidName(local) || strings.ContainsRune(local, '@') || !validDomain(domain) {
-		return nil, "", "", fmt.Errorf("%w: %q", auth.ErrNoUser, name)
-	}
-	if s.opts.Users.Virtual() {
-		u, err = s.opts.Users.Lookup(local + "@" + domain)
-		if !errors.Is(err, auth.ErrNoUser) {
-			return u, local, domain, err
-		}
-	}
-	u, err = s.opts.Users.Lookup(local)
-	if err == nil && !u.Virtual && u.UID == 0 {
-		return nil, "", "", fmt.Errorf("%w: %q: root may not log in", auth.ErrNoUser, name)
-	}
-	return u, local, domain, err
-}
-
-// validDomain accepts a host name: what may become part of a path by %d.
-func validDomain(d string) bool {
-	if d == "" || len(d) > 255 || d[0] == '.' || d[0] == '-' || strings.Contains(d, "..") {
-		return false
-	}
-	for _, c := range []byte(d) {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return auth.ResolveLogin(s.opts.Users, name, s.opts.Hostname)
 }
 
 // failed answers a failed login after a delay that grows with each failure,

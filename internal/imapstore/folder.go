@@ -1,0 +1,654 @@
+package imapstore
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"yubin/internal/safeio"
+)
+
+// The files the store keeps in every folder directory, and in the Maildir
+// root for the whole account (package comment, On disk).
+const (
+	uidListFile       = "yubin-uidlist"
+	lockFile          = "yubin-uidlist.lock"
+	keywordsFile      = "yubin-keywords"
+	subscriptionsFile = "subscriptions"
+	uidListMagic      = "yubin-uidlist 1"
+)
+
+// message is one message of a folder as the store knows it.
+type message struct {
+	uid    imap.UID
+	base   string // the unique name: the file name up to ":2,"
+	sub    string // "new" or "cur"
+	info   string // the flag letters after ":2,", sorted
+	size   int64  // octets as sent (CRLF line ends); -1: not known yet
+	date   int64  // internal date, Unix seconds; 0: not known yet
+	recent bool
+}
+
+// file is the message's path relative to its folder.
+func (m *message) file() string {
+	if m.sub == "new" && m.info == "" {
+		return "new/" + m.base
+	}
+	return m.sub + "/" + m.base + ":2," + m.info
+}
+
+// folder is one Maildir (the account's root for INBOX, ".Name" below it
+// otherwise) and its UID list.
+type folder struct {
+	dir         string
+	uidValidity uint32
+	uidNext     imap.UID
+	msgs        []*message // by UID
+	keywords    []string   // letter 'a'+i is keywords[i]
+
+	stamps   [3]fileStamp // new/, cur/, the UID list at the last rescan
+	trusted  bool         // stamps may stand for "nothing changed"
+	movedNew bool         // the last rescan moved new/ to cur/
+	gen      int          // counts the rescans, so that a session can skip comparing
+}
+
+// lock takes the folder's lock (flock on yubin-uidlist.lock) and returns
+// its release.
+func (f *folder) lock() (func(), error) {
+	l, err := os.OpenFile(filepath.Join(f.dir, lockFile), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("%s: lock: %w", f.dir, err)
+	}
+	return func() { l.Close() }, nil
+}
+
+// uidList is the content of yubin-uidlist.
+type uidList struct {
+	validity uint32
+	next     imap.UID
+	entries  []*message // by UID
+	// The stamps of new/ and cur/ that the entries' places and flags
+	// describe, and whether they had settled (were a second old) then:
+	// only then may a later rescan take the list for the directory.
+	dirs    [2]fileStamp
+	settled bool
+}
+
+// readUIDList reads dir's UID list. A missing or unreadable list is
+// (nil, nil): the caller starts a new one with a new UIDVALIDITY.
+func readUIDList(dir string) (*uidList, error) {
+	data, err := os.ReadFile(filepath.Join(dir, uidListFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(data), "\n")
+	head := strings.Fields(lines[0])
+	if len(head) != 7 || head[0]+" "+head[1] != uidListMagic || !strings.HasSuffix(string(data), "\n") {
+		return nil, nil // damaged (a torn write cannot happen: rename)
+	}
+	v, err1 := strconv.ParseUint(head[2], 10, 32)
+	n, err2 := strconv.ParseUint(head[3], 10, 32)
+	if err1 != nil || err2 != nil || v == 0 || n == 0 {
+		return nil, nil
+	}
+	l := &uidList{validity: uint32(v), next: imap.UID(n), settled: head[6] == "1"}
+	for i, h := range head[4:6] {
+		var st fileStamp
+		if _, err := fmt.Sscanf(h, "%d:%d:%d", &st.mtime, &st.ino, &st.size); err != nil {
+			l.settled = false
+		}
+		l.dirs[i] = st
+	}
+	seen := make(map[string]bool, len(lines))
+	for _, line := range lines[1 : len(lines)-1] {
+		f := strings.SplitN(line, " ", 5)
+		if len(f) != 5 || f[3] != "n" && !strings.HasPrefix(f[3], "c,") {
+			return nil, nil
+		}
+		uid, err := strconv.ParseUint(f[0], 10, 32)
+		if err != nil || uid == 0 || imap.UID(uid) >= l.next || f[4] == "" || seen[f[4]] ||
+			len(l.entries) > 0 && imap.UID(uid) <= l.entries[len(l.entries)-1].uid {
+			return nil, nil // UIDs must rise and names be unique
+		}
+		seen[f[4]] = true
+		m := &message{uid: imap.UID(uid), base: f[4], size: -1, sub: "new"}
+		if f[3] != "n" {
+			m.sub, m.info = "cur", f[3][2:]
+		}
+		if f[1] != "-" {
+			m.size, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+		if f[2] != "-" {
+			m.date, _ = strconv.ParseInt(f[2], 10, 64)
+		}
+		l.entries = append(l.entries, m)
+	}
+	return l, nil
+}
+
+// writeUIDList replaces dir's UID list atomically: write a temporary file,
+// fsync it, rename it over the list, fsync the directory.
+func writeUIDList(dir string, l *uidList, msgs []*message) error {
+	var b strings.Builder
+	b.Grow(80 * (len(msgs) + 1))
+	settled := "0"
+	if l.settled {
+		settled = "1"
+	}
+	fmt.Fprintf(&b, "%s %d %d %d:%d:%d %d:%d:%d %s\n", uidListMagic, l.validity, l.next,
+		l.dirs[0].mtime, l.dirs[0].ino, l.dirs[0].size, l.dirs[1].mtime, l.dirs[1].ino, l.dirs[1].size, settled)
+	for _, m := range msgs {
+		b.WriteString(strconv.FormatUint(uint64(m.uid), 10))
+		if m.size >= 0 {
+			b.WriteString(" " + strconv.FormatInt(m.size, 10))
+		} else {
+			b.WriteString(" -")
+		}
+		if m.date > 0 {
+			b.WriteString(" " + strconv.FormatInt(m.date, 10))
+		} else {
+			b.WriteString(" -")
+		}
+		if m.sub == "new" {
+			b.WriteString(" n ")
+		} else {
+			b.WriteString(" c," + m.info + " ")
+		}
+		b.WriteString(m.base)
+		b.WriteByte('\n')
+	}
+	return writeFileSync(filepath.Join(dir, uidListFile), []byte(b.String()))
+}
+
+// writeFileSync replaces path atomically and durably (internal/safeio).
+func writeFileSync(path string, data []byte) error {
+	return safeio.WriteFile(path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+func syncDir(dir string) error { return safeio.SyncDir(dir) }
+
+// listing is what new/ and cur/ hold: unique name → (sub, info).
+type listing map[string][2]string
+
+func listDir(dir string) (listing, error) {
+	l := make(listing)
+	// new/ before cur/: a message moved from new/ to cur/ meanwhile is then
+	// seen twice rather than not at all.
+	for _, sub := range []string{"new", "cur"} {
+		d, err := os.Open(filepath.Join(dir, sub))
+		if err != nil {
+			return nil, err
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", dir, sub, err)
+		}
+		for _, n := range names {
+			if n == "" || n[0] == '.' {
+				continue
+			}
+			base, info, _ := strings.Cut(n, ":2,")
+			if strings.ContainsAny(base, " \n") {
+				continue // cannot be a line of the UID list
+			}
+			l[base] = [2]string{sub, info}
+		}
+	}
+	return l, nil
+}
+
+// sync brings f.msgs up to date with the directory under the folder lock:
+// messages of new/ are moved to cur/ (and become \Recent) when moveNew,
+// messages gone from the directory leave the list, new ones get the next
+// UIDs, and the UID list is rewritten when anything changed, so that no
+// other session or later run can give another UID to the same message or
+// the same UID to another message.
+//
+// A folder whose new/, cur/ and UID list are unchanged since the last
+// rescan (same modification time, size and inode, the times older than
+// that rescan by a second, so that a change within the clock's tick cannot
+// hide) is not listed again: the check is three stat calls.
+func (f *folder) sync(moveNew bool) error {
+	st, ok := f.stamp()
+	if ok && f.trusted && st == f.stamps && (!moveNew || f.movedNew) {
+		return nil
+	}
+	unlock, err := f.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f.syncLocked(moveNew, false)
+}
+
+// saveCache writes down the sizes and dates the session learnt.
+func (f *folder) saveCache() error {
+	unlock, err := f.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f.syncLocked(false, true)
+}
+
+// fileStamp is what tells that a file or directory changed.
+type fileStamp struct {
+	mtime, size int64
+	ino         uint64
+}
+
+// stamp stats new/, cur/ and the UID list.
+func (f *folder) stamp() (st [3]fileStamp, ok bool) {
+	for i, p := range []string{"new", "cur", uidListFile} {
+		var sys syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(f.dir, p), &sys); err != nil {
+			return st, false
+		}
+		st[i] = fileStamp{sys.Mtim.Nano(), sys.Size, sys.Ino}
+	}
+	return st, true
+}
+
+// syncLocked rescans the folder under its lock; flush writes the list even
+// when only sizes, dates, flags or the directories' stamps are new.
+func (f *folder) syncLocked(moveNew, flush bool) error {
+	f.trusted = false
+	f.gen++
+	settled, err := f.rescan(moveNew, flush)
+	if err != nil {
+		return err
+	}
+	// The UID list changes only under the lock we hold, so its stamp is
+	// exact; new/ and cur/ change without it, hence "settled".
+	if st, ok := f.stamp(); ok {
+		f.stamps, f.trusted, f.movedNew = st, settled, moveNew
+	}
+	return nil
+}
+
+// dirStamps stats new/ and cur/.
+func (f *folder) dirStamps() (st [2]fileStamp, ok bool) {
+	for i, p := range []string{"new", "cur"} {
+		var sys syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(f.dir, p), &sys); err != nil {
+			return st, false
+		}
+		st[i] = fileStamp{sys.Mtim.Nano(), sys.Size, sys.Ino}
+	}
+	return st, true
+}
+
+// rescan is syncLocked's work; it reports whether new/ and cur/ had
+// settled (changed last a second before it started).
+func (f *folder) rescan(moveNew, flush bool) (bool, error) {
+	start := time.Now()
+	pre, preOK := f.dirStamps()
+	list, err := readUIDList(f.dir)
+	if err != nil {
+		return false, err
+	}
+	dirty := false
+	if list == nil {
+		// No list (first use, or lost): every message gets a new UID, so
+		// UIDVALIDITY must change (RFC 9051 §2.3.1.1).
+		list = &uidList{validity: uint32(time.Now().Unix()), next: 1}
+		last := max(f.uidValidity, lastValidity(f.dir))
+		if last >= list.validity {
+			list.validity = last + 1
+		}
+		if err := noteValidity(f.dir, list.validity); err != nil {
+			return false, err
+		}
+		dirty = true
+	}
+	if f.keywords, err = readKeywords(f.dir); err != nil {
+		return false, err
+	}
+	// The list describes the directory when nothing changed in new/ or
+	// cur/ since it was written and they had settled then; new/ must be
+	// listed anyway when its messages are to move.
+	useList := preOK && list.settled && list.dirs == pre
+	if useList && moveNew {
+		for _, e := range list.entries {
+			if e.sub == "new" {
+				useList = false
+				break
+			}
+		}
+	}
+	var files listing // nil when the list stands for the directory
+	if !useList {
+		if files, err = listDir(f.dir); err != nil {
+			return false, err
+		}
+		for _, e := range list.entries {
+			if _, ok := files[e.base]; !ok {
+				// Gone, or being renamed while we read: read once more
+				// before forgetting a UID for good.
+				if files, err = listDir(f.dir); err != nil {
+					return false, err
+				}
+				break
+			}
+		}
+	}
+	movedAny := false
+	msgs := make([]*message, 0, len(list.entries))
+	j := 0 // f.msgs and the list are both in UID order: merge them
+	for _, e := range list.entries {
+		if files != nil {
+			fi, ok := files[e.base]
+			if !ok {
+				dirty = true
+				continue
+			}
+			delete(files, e.base) // what stays is new
+			e.sub, e.info = fi[0], fi[1]
+		}
+		for j < len(f.msgs) && f.msgs[j].uid < e.uid {
+			j++
+		}
+		if j < len(f.msgs) && f.msgs[j].uid == e.uid && f.msgs[j].base == e.base {
+			// The session's own record, so that what it cached (sizes,
+			// dates) stays and is written down.
+			old := f.msgs[j]
+			if flush && (old.size >= 0 && e.size < 0 || old.date > 0 && e.date == 0) {
+				dirty = true
+			}
+			if old.size < 0 {
+				old.size = e.size
+			}
+			if old.date == 0 {
+				old.date = e.date
+			}
+			old.sub, old.info = e.sub, e.info
+			e = old
+		}
+		msgs = append(msgs, e)
+	}
+	var fresh []string
+	for base := range files {
+		fresh = append(fresh, base)
+	}
+	// Delivery order: names start with the delivery time.
+	slices.SortFunc(fresh, func(a, b string) int {
+		if len(a) > 10 && len(b) > 10 {
+			if c := cmpTime(a, b); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a, b)
+	})
+	for _, base := range fresh {
+		fi := files[base]
+		m := &message{uid: list.next, base: base, sub: fi[0], info: fi[1], size: wireSize(base)}
+		list.next++
+		msgs = append(msgs, m)
+		dirty = true
+	}
+	if moveNew {
+		for _, m := range msgs {
+			if m.sub != "new" {
+				continue
+			}
+			to := "cur/" + m.base + ":2," + m.info
+			if err := os.Rename(filepath.Join(f.dir, m.file()), filepath.Join(f.dir, to)); err == nil {
+				m.sub, m.recent, movedAny = "cur", true, true
+			}
+		}
+	}
+	if movedAny {
+		// Not needed for safety (the message is in new/ or cur/ after a
+		// crash), but then a later session finds it where this one left it.
+		syncDir(filepath.Join(f.dir, "cur"))
+	}
+	post, postOK := f.dirStamps()
+	settled := postOK && max(post[0].mtime, post[1].mtime) < start.Add(-time.Second).UnixNano()
+	if flush && (post != list.dirs || settled != list.settled) {
+		dirty = true // record the places and flags of now
+	}
+	if dirty {
+		// Stamps from after the listing: "settled" says no change can
+		// hide behind them.
+		list.dirs, list.settled = post, settled
+		if err := writeUIDList(f.dir, list, msgs); err != nil {
+			return false, err
+		}
+	}
+	f.uidValidity, f.uidNext, f.msgs = list.validity, list.next, msgs
+	return settled, nil
+}
+
+// cmpTime compares the leading decimal delivery times of two names.
+func cmpTime(a, b string) int {
+	ta, _, _ := strings.Cut(a, ".")
+	tb, _, _ := strings.Cut(b, ".")
+	na, err1 := strconv.ParseInt(ta, 10, 64)
+	nb, err2 := strconv.ParseInt(tb, 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	switch {
+	case na < nb:
+		return -1
+	case na > nb:
+		return 1
+	}
+	return 0
+}
+
+// readKeywords reads the folder's keyword letters: lines "N name", letter
+// 'a'+N (the format of Dovecot's dovecot-keywords).
+func readKeywords(dir string) ([]string, error) {
+	f, err := os.Open(filepath.Join(dir, keywordsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	kw := make([]string, 26)
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		i, name, ok := strings.Cut(sc.Text(), " ")
+		k, err := strconv.Atoi(i)
+		if !ok || err != nil || k < 0 || k >= 26 || name == "" {
+			continue
+		}
+		kw[k] = name
+		n = max(n, k+1)
+	}
+	return kw[:n], sc.Err()
+}
+
+func writeKeywords(dir string, kw []string) error {
+	var b strings.Builder
+	for i, k := range kw {
+		if k != "" {
+			fmt.Fprintf(&b, "%d %s\n", i, k)
+		}
+	}
+	return writeFileSync(filepath.Join(dir, keywordsFile), []byte(b.String()))
+}
+
+// The Maildir flags (cr.yp.to/proto/maildir.html), in the ASCII order
+// their letters must have in a name.
+var systemFlags = []struct {
+	letter byte
+	flag   imap.Flag
+}{
+	{'D', imap.FlagDraft},
+	{'F', imap.FlagFlagged},
+	{'R', imap.FlagAnswered},
+	{'S', imap.FlagSeen},
+	{'T', imap.FlagDeleted},
+}
+
+// flags returns m's IMAP flags.
+func (f *folder) flags(m *message) []imap.Flag {
+	fl := make([]imap.Flag, 0, len(m.info)+1)
+	for i := 0; i < len(m.info); i++ {
+		c := m.info[i]
+		for _, sf := range systemFlags {
+			if sf.letter == c {
+				fl = append(fl, sf.flag)
+			}
+		}
+		if c >= 'a' && c <= 'z' && int(c-'a') < len(f.keywords) && f.keywords[c-'a'] != "" {
+			fl = append(fl, imap.Flag(f.keywords[c-'a']))
+		}
+	}
+	if m.recent {
+		fl = append(fl, flagRecent)
+	}
+	return fl
+}
+
+// hasFlag reports whether m's info has flag's letter.
+func hasLetter(m *message, letter byte) bool {
+	return strings.IndexByte(m.info, letter) >= 0
+}
+
+// letters turns flags into the sorted letters of a name, adding keywords
+// to the folder's list as needed (added reports that the list changed);
+// keywords beyond the 26 letters are dropped.
+func (f *folder) letters(flags []imap.Flag) (info string, added bool) {
+	set := make(map[byte]bool)
+	for _, fl := range flags {
+		found := false
+		for _, sf := range systemFlags {
+			if strings.EqualFold(string(sf.flag), string(fl)) {
+				set[sf.letter], found = true, true
+			}
+		}
+		if found || strings.HasPrefix(string(fl), "\\") {
+			continue // \Recent and unknown system flags are not stored
+		}
+		i := slices.IndexFunc(f.keywords, func(k string) bool { return strings.EqualFold(k, string(fl)) })
+		if i < 0 {
+			i = slices.Index(f.keywords, "")
+			if i < 0 && len(f.keywords) < 26 {
+				f.keywords = append(f.keywords, "")
+				i = len(f.keywords) - 1
+			}
+			if i < 0 {
+				continue
+			}
+			f.keywords[i], added = string(fl), true
+		}
+		set['a'+byte(i)] = true
+	}
+	b := make([]byte, 0, len(set))
+	for c := range set {
+		b = append(b, c)
+	}
+	slices.Sort(b)
+	return string(b), added
+}
+
+// setInfo renames m's file to carry info, under the folder lock held by the
+// caller; a file renamed meanwhile by someone else is looked for once.
+func (f *folder) setInfo(m *message, info string) error {
+	if m.info == info && m.sub == "cur" {
+		return nil
+	}
+	to := "cur/" + m.base + ":2," + info
+	err := os.Rename(filepath.Join(f.dir, m.file()), filepath.Join(f.dir, to))
+	if errors.Is(err, fs.ErrNotExist) {
+		files, lerr := listDir(f.dir)
+		if lerr != nil {
+			return lerr
+		}
+		fi, ok := files[m.base]
+		if !ok {
+			return err // expunged by someone else
+		}
+		m.sub, m.info = fi[0], fi[1]
+		err = os.Rename(filepath.Join(f.dir, m.file()), filepath.Join(f.dir, to))
+	}
+	if err != nil {
+		return err
+	}
+	m.sub, m.info = "cur", info
+	return nil
+}
+
+// stat fills in m's internal date (the file's modification time).
+func (f *folder) stat(m *message) {
+	if m.date > 0 {
+		return
+	}
+	fi, err := os.Stat(filepath.Join(f.dir, m.file()))
+	if err == nil {
+		m.date = fi.ModTime().Unix()
+	}
+}
+
+// flagRecent is IMAP4rev1's \Recent (RFC 3501 §2.3.2), gone from IMAP4rev2.
+const flagRecent = imap.Flag(`\Recent`)
+
+// The lock file also remembers the last UIDVALIDITY given, so that a list
+// lost and rebuilt within the same second still gets a new one. It is
+// written in place: it is the file others hold locked.
+func lastValidity(dir string) uint32 {
+	data, _ := os.ReadFile(filepath.Join(dir, lockFile))
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32)
+	return uint32(v)
+}
+
+func noteValidity(dir string, v uint32) error {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%d\n", v)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// wireSize is the size with CRLF line ends that a name may carry as
+// ",W=n" (Dovecot's), or -1.
+func wireSize(base string) int64 {
+	i := strings.Index(base, ",W=")
+	if i < 0 {
+		return -1
+	}
+	v := base[i+3:]
+	if j := strings.IndexByte(v, ','); j >= 0 {
+		v = v[:j]
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
