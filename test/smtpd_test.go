@@ -606,10 +606,10 @@ func TestSmtpdIdleTimeout(t *testing.T) {
 	s.normalSession()
 }
 
-// 120 clients at once, each sending a message, then a normal session.
+// 500 clients at once, each sending a message, then a normal session.
 func TestSmtpdParallelConnections(t *testing.T) {
 	s := startSmtpd(t)
-	const n = 120
+	const n = 500
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
