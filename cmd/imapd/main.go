@@ -4,9 +4,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
+	"net"
 	"os"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,54 +48,20 @@ func run(c *cli.Context) error {
 		return cli.Exit("imapd: users_file "+err.Error(), status.Config)
 	}
 	opts := imapstore.Options{Hostname: cfg.Hostname, MailDir: cfg.MailDir, Users: users, PlaintextAuth: cfg.PlaintextAuth}
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return cli.Exit("imapd: tls_cert: "+err.Error(), status.Config)
-		}
-		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if opts.TLS, err = daemon.TLSConfig(cfg.TLSCert, cfg.TLSKey); err != nil {
+		return cli.Exit("imapd: "+err.Error(), status.Config)
 	}
 	maillog.Syslog("yubin/imapd")
-
-	// One session: -i, or stdin is a connection (inetd, Accept=yes).
-	if c.Bool("i") || daemon.IsSocket(os.Stdin) {
-		conn, err := daemon.StdioConn(os.Stdin, os.Stdout)
-		if err != nil {
-			return cli.Exit("imapd: stdin: "+err.Error(), status.OSErr)
-		}
-		opts.ImplicitTLS = c.Bool("tls") || daemon.ImplicitTLS(conn.LocalAddr(), cfg.IMAPSListen)
-		if opts.ImplicitTLS && opts.TLS == nil {
-			return cli.Exit("imapd: --tls or imaps_listen needs tls_cert and tls_key", status.Config)
-		}
-		if err := imapstore.Serve(context.Background(), opts, conn); err != nil {
-			return cli.Exit("imapd: "+err.Error(), status.IOErr)
-		}
-		return nil
+	r := &daemon.Reader{
+		Proto: "imap", Plain: cfg.IMAPListen, Implicit: cfg.IMAPSListen, TLSName: "imaps",
+		Busy: "* BYE [UNAVAILABLE] too many sessions, try again later\r\n", TLS: opts.TLS,
+		Serve: func(conn net.Conn, implicitTLS bool) error {
+			opts.ImplicitTLS = implicitTLS
+			return imapstore.Serve(context.Background(), opts, conn)
+		},
 	}
-
-	// A listener: systemd's sockets (Accept=no), else imap_listen and
-	// imaps_listen. Each session runs in a child "imapd -i"
-	// (internal/imapstore); run as root, this process keeps root only to
-	// start them.
-	listeners, err := daemon.Listen(cfg.IMAPListen, cfg.IMAPSListen, "imaps")
-	if err != nil {
-		return cli.Exit("imapd: "+err.Error(), status.OSErr)
-	}
-	if opts.TLS == nil && slices.ContainsFunc(listeners, func(l daemon.Listener) bool { return l.TLS }) {
-		return cli.Exit("imapd: imaps_listen needs tls_cert and tls_key", status.Config)
-	}
-	err = daemon.SpawnSelf(listeners, func(l daemon.Listener) []string {
-		args := []string{"-i"}
-		if l.TLS {
-			args = append(args, "--tls")
-		}
-		if conf := c.String("C"); conf != "" {
-			args = append(args, "-C", conf)
-		}
-		return args
-	}, "imap", "* BYE [UNAVAILABLE] too many sessions, try again later\r\n")
-	if err != nil {
-		return cli.Exit("imapd: "+err.Error(), status.OSErr)
+	if code, err := r.Run(c.Bool("i"), c.Bool("tls"), c.String("C")); err != nil {
+		return cli.Exit("imapd: "+err.Error(), code)
 	}
 	return nil
 }

@@ -4,10 +4,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
+	"net"
 	"os"
 	"runtime/debug"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,56 +49,23 @@ func run(c *cli.Context) error {
 		return cli.Exit("pop3d: users_file "+err.Error(), status.Config)
 	}
 	opts := pop3.Options{Hostname: cfg.Hostname, MailDir: cfg.MailDir, Users: users, PlaintextAuth: cfg.PlaintextAuth}
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return cli.Exit("pop3d: tls_cert: "+err.Error(), status.Config)
-		}
-		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if opts.TLS, err = daemon.TLSConfig(cfg.TLSCert, cfg.TLSKey); err != nil {
+		return cli.Exit("pop3d: "+err.Error(), status.Config)
 	}
 	maillog.Syslog("yubin/pop3d")
-
-	// One session: -i, or stdin is a connection (inetd, Accept=yes).
-	if c.Bool("i") || daemon.IsSocket(os.Stdin) {
-		conn, err := daemon.StdioConn(os.Stdin, os.Stdout)
-		if err != nil {
-			return cli.Exit("pop3d: stdin: "+err.Error(), status.OSErr)
-		}
-		opts.ImplicitTLS = c.Bool("tls") || daemon.ImplicitTLS(conn.LocalAddr(), cfg.POP3SListen)
-		if opts.ImplicitTLS && opts.TLS == nil {
-			return cli.Exit("pop3d: --tls or pop3s_listen needs tls_cert and tls_key", status.Config)
-		}
-		// A session's live heap is its message list: small, so the
-		// default GC would run every few RETRs (bench/README.md, pop3).
-		debug.SetGCPercent(400)
-		if err := pop3.Serve(context.Background(), opts, conn); err != nil {
-			return cli.Exit("pop3d: "+err.Error(), status.IOErr)
-		}
-		return nil
+	r := &daemon.Reader{
+		Proto: "pop3", Plain: cfg.POP3Listen, Implicit: cfg.POP3SListen, TLSName: "pop3s",
+		Busy: "-ERR [SYS/TEMP] too many sessions, try again later\r\n", TLS: opts.TLS,
+		Serve: func(conn net.Conn, implicitTLS bool) error {
+			// A session's live heap is its message list: small, so the
+			// default GC would run every few RETRs (bench/README.md, pop3).
+			debug.SetGCPercent(400)
+			opts.ImplicitTLS = implicitTLS
+			return pop3.Serve(context.Background(), opts, conn)
+		},
 	}
-
-	// A listener: systemd's sockets (Accept=no), else pop3_listen and
-	// pop3s_listen. Each session runs in a child "pop3d -i" (internal/pop3,
-	// Privileges); run as root, this process keeps root only to start them.
-	listeners, err := daemon.Listen(cfg.POP3Listen, cfg.POP3SListen, "pop3s")
-	if err != nil {
-		return cli.Exit("pop3d: "+err.Error(), status.OSErr)
-	}
-	if opts.TLS == nil && slices.ContainsFunc(listeners, func(l daemon.Listener) bool { return l.TLS }) {
-		return cli.Exit("pop3d: pop3s_listen needs tls_cert and tls_key", status.Config)
-	}
-	err = daemon.SpawnSelf(listeners, func(l daemon.Listener) []string {
-		args := []string{"-i"}
-		if l.TLS {
-			args = append(args, "--tls")
-		}
-		if conf := c.String("C"); conf != "" {
-			args = append(args, "-C", conf)
-		}
-		return args
-	}, "pop3", "-ERR [SYS/TEMP] too many sessions, try again later\r\n")
-	if err != nil {
-		return cli.Exit("pop3d: "+err.Error(), status.OSErr)
+	if code, err := r.Run(c.Bool("i"), c.Bool("tls"), c.String("C")); err != nil {
+		return cli.Exit("pop3d: "+err.Error(), code)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -228,12 +227,8 @@ func options(cfg *config.Config) (smtpserver.Options, error) {
 	if err != nil {
 		return opts, err
 	}
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return smtpserver.Options{}, fmt.Errorf("tls_cert: %w", err)
-		}
-		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if opts.TLS, err = daemon.TLSConfig(cfg.TLSCert, cfg.TLSKey); err != nil {
+		return smtpserver.Options{}, err
 	}
 	return opts, nil
 }
