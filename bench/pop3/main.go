@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"yubin/bench/internal/figure"
 )
 
 // client is reference.sh's pop3(): one RETR per round trip, as poplib does.
@@ -44,7 +44,7 @@ func main() {
 	if err := generate(md, *msgs, *size); err != nil {
 		fail(err)
 	}
-	port, stop, err := start(*pop3d, *base, filepath.Dir(md), filepath.Base(md))
+	port, stop, err := figure.StartServer(*pop3d, "pop3_listen", *base, filepath.Dir(md), filepath.Base(md))
 	if err != nil {
 		fail(err)
 	}
@@ -106,37 +106,6 @@ func generate(md string, msgs, size int) error {
 		}
 	}
 	return nil
-}
-
-// start runs pop3d standalone on a loopback port with user bench.
-func start(pop3d, base, home, maildir string) (int, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	users := filepath.Join(base, "users")
-	conf := filepath.Join(base, "yubin.conf")
-	os.WriteFile(users, []byte(fmt.Sprintf("bench:{PLAIN}bench:%d:%d:%s\n", os.Getuid(), os.Getgid(), home)), 0o600)
-	os.WriteFile(conf, []byte(fmt.Sprintf("hostname = bench.test\nusers_file = %s\nmail_dir = ~/%s\npop3_listen = 127.0.0.1:%d\n",
-		users, maildir, port)), 0o644)
-	cmd := exec.Command(pop3d, "-C", conf)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return 0, nil, err
-	}
-	stop := func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return port, stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return 0, nil, fmt.Errorf("pop3d does not listen on %d", port)
-		}
-	}
 }
 
 func fail(err error) {
