@@ -22,7 +22,8 @@ type Message struct {
 	f     *os.File // msg/ID, flock'd
 	env   *Envelope
 	off   int64    // where the message starts after the envelope line
-	state *os.File // state/ID, opened for append on first Mark
+	state *os.File // state/ID, opened for append on first Flush
+	noted []byte   // state log lines not yet flushed
 }
 
 // Lock opens message id for delivery and takes its lock without waiting:
@@ -101,9 +102,21 @@ func (m *Message) Body() io.Reader {
 }
 
 // Mark records the outcome of one delivery attempt to recipient i durably
-// (appended to the state log and fsync'd) before it returns. next is when a
-// Deferred recipient is due again.
+// (appended to the state log and fsync'd) before it returns: Note, then
+// Flush. next is when a Deferred recipient is due again.
 func (m *Message) Mark(i int, s State, reply string, next time.Time) error {
+	if err := m.Note(i, s, reply, next); err != nil {
+		return err
+	}
+	return m.Flush()
+}
+
+// Note records the outcome of one delivery attempt to recipient i in the
+// Envelope at once and in the state log at the next Flush or Close, so
+// that the outcomes of one attempt cost one fsync together, or none when
+// the message is then removed (Remove discards them: its removal says
+// more). Until then a crash forgets them, and the attempt is made again.
+func (m *Message) Note(i int, s State, reply string, next time.Time) error {
 	rec := record{Rcpt: i, State: s, At: time.Now(), Reply: reply, Next: next}
 	if s != Deferred {
 		rec.Next = time.Time{}
@@ -115,9 +128,20 @@ func (m *Message) Mark(i int, s State, reply string, next time.Time) error {
 	if err != nil {
 		return fmt.Errorf("queue %s: %w", m.env.ID, err)
 	}
-	if err := m.appendState(append(line, '\n')); err != nil {
+	m.noted = append(append(m.noted, line...), '\n')
+	return nil
+}
+
+// Flush writes the outcomes noted since the last Flush to the state log
+// and fsyncs it.
+func (m *Message) Flush() error {
+	if len(m.noted) == 0 {
+		return nil
+	}
+	if err := m.appendState(m.noted); err != nil {
 		return fmt.Errorf("queue %s: state log: %w", m.env.ID, err)
 	}
+	m.noted = m.noted[:0]
 	crashpoint.Here("logged")
 	return nil
 }
@@ -151,6 +175,7 @@ func (m *Message) appendState(line []byte) error {
 // Remove deletes a finished message from the queue; the lock goes with it.
 func (m *Message) Remove() error {
 	id := m.env.ID
+	m.noted = nil
 	if err := os.Remove(m.q.path(msgDir, id)); err != nil {
 		return fmt.Errorf("queue %s: remove: %w", id, err)
 	}
@@ -165,16 +190,22 @@ func (m *Message) Remove() error {
 	return m.Close()
 }
 
-// Close releases the lock.
+// Close flushes the outcomes noted and releases the lock.
 func (m *Message) Close() error {
+	var err error
+	if m.f != nil {
+		err = m.Flush()
+	}
 	if m.state != nil {
 		m.state.Close()
 		m.state = nil
 	}
 	if m.f == nil {
-		return nil
+		return err
 	}
-	err := m.f.Close()
+	if cerr := m.f.Close(); err == nil {
+		err = cerr
+	}
 	m.f = nil
 	return err
 }

@@ -62,7 +62,9 @@ type attempt struct {
 
 // Message attempts message id and returns when its next deferred recipient
 // is due (zero when the message is done or not ours to attempt).
-func (r *Runner) Message(ctx context.Context, id string, force bool) time.Time {
+func (r *Runner) Message(ctx context.Context, id string, force bool) (next time.Time) {
+	r.see(id, true)
+	defer func() { r.see(id, !next.IsZero()) }()
 	m, err := r.o.Queue.Lock(id)
 	switch {
 	case errors.Is(err, queue.ErrLocked), errors.Is(err, queue.ErrNotFound):
@@ -77,14 +79,17 @@ func (r *Runner) Message(ctx context.Context, id string, force bool) time.Time {
 		maillog.RunnerError(id, err.Error())
 		return time.Now().Add(r.o.MinBackoff)
 	}
-	defer m.Close()
+	defer func() {
+		if err := m.Close(); err != nil {
+			maillog.RunnerError(id, err.Error())
+		}
+	}()
 	qenv := m.Envelope()
 	if r.o.Select != nil && !r.o.Select(qenv) {
 		return time.Time{}
 	}
 	now := time.Now()
 	var due []int
-	var next time.Time
 	for i, rc := range qenv.Recipients {
 		switch {
 		case rc.State.Done():
@@ -269,8 +274,15 @@ func (a *attempt) finish(c *copy) {
 	}
 }
 
+// mark notes recipient i's outcome; flush writes the notes down.
 func (a *attempt) mark(i int, s queue.State, reply string, next time.Time) {
-	if err := a.m.Mark(i, s, reply, next); err != nil {
+	if err := a.m.Note(i, s, reply, next); err != nil {
+		maillog.RunnerError(a.env.ID, err.Error())
+	}
+}
+
+func (a *attempt) flush() {
+	if err := a.m.Flush(); err != nil {
 		maillog.RunnerError(a.env.ID, err.Error())
 	}
 }
@@ -402,6 +414,9 @@ func (a *attempt) relay(ctx context.Context, copies []*copy) {
 		groups[k] = append(groups[k], c)
 	}
 	for _, k := range order {
+		// What is known so far is written down before the next
+		// transaction, so that a crash repeats no more than that one.
+		a.flush()
 		g := groups[k]
 		release, err := a.r.slot(ctx, k.dest)
 		if err != nil {

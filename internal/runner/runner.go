@@ -21,11 +21,15 @@
 //     remote addresses in one SMTP transaction per destination (domain, or
 //     the smarthost), at most Options.DestinationConcurrency at once for one
 //     destination;
-//   - records the recipient's outcome with queue.Message.Mark as soon as
-//     all its copies are done: delivered; deferred with the next attempt
-//     after the backoff; failed only once the bounce that reports it is
-//     committed to the queue (so a crash between the two repeats the
-//     attempt, never loses the bounce).
+//   - notes the recipient's outcome (queue.Message.Note) as soon as all its
+//     copies are done: delivered; deferred with the next attempt after the
+//     backoff; failed only once the bounce that reports it is committed to
+//     the queue (so a crash between the two repeats the attempt, never
+//     loses the bounce). The notes are written to the state log in one
+//     fsync before each SMTP transaction and at the end of the attempt,
+//     and not at all when the message is then removed: a crash repeats at
+//     most the deliveries since the last write, which is what makes a
+//     local delivery cost no state-log fsync.
 //
 // A recipient is delivered when every copy is delivered or failed
 // permanently (those are bounced one by one), deferred when any copy failed
@@ -125,6 +129,7 @@ type Runner struct {
 	mu      sync.Mutex
 	slots   map[string]chan struct{}
 	bounces map[string][]time.Time // sender → DSN times in the last hour
+	seen    map[string]bool        // messages being attempted or waiting to be due
 }
 
 // New returns a Runner with o's defaults filled in.
@@ -156,7 +161,7 @@ func New(o Options) *Runner {
 	if o.Relay == nil {
 		o.Relay = relay.New(relay.Options{Hostname: o.Hostname})
 	}
-	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: map[string][]time.Time{}}
+	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: map[string][]time.Time{}, seen: map[string]bool{}}
 }
 
 // Once runs the queue once: every message that is due (all, with
@@ -171,6 +176,12 @@ func Once(ctx context.Context, o Options) error {
 // (queue.Wake: a message named is attempted at once; an empty wake-up is a
 // flush, a forced scan). It returns when ctx ends, after the attempts in
 // flight have stopped.
+//
+// Wake-ups are datagrams, and the kernel drops those that find the
+// socket's queue full (net.unix.max_dgram_qlen, 10 by default) while many
+// sessions queue mail at once. So a second after a wake-up the runner
+// lists the queue and attempts the messages it has not seen yet: a lost
+// wake-up costs that second, not an Interval.
 func Run(ctx context.Context, o Options) error {
 	r := New(o)
 	wl, err := o.Queue.ListenWake()
@@ -187,7 +198,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 			select {
 			case wakes <- id:
-			default: // a backlog: the next scan finds them anyway
+			default: // a backlog: the catch-up finds them
 			}
 		}
 	}()
@@ -198,7 +209,21 @@ func Run(ctx context.Context, o Options) error {
 	dues := make(chan time.Time, r.o.Concurrency) // from attempts started by wake-ups
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	attempt := func(id string) {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if due := r.Message(ctx, id, false); !due.IsZero() {
+				select {
+				case dues <- due:
+				default: // the next scan finds it
+				}
+			}
+		}()
+	}
 	next := time.Now()
+	var catchUp time.Time // when to look for messages whose wake-up was lost
 	force := false
 	for {
 		if !time.Now().Before(next) || force {
@@ -212,7 +237,21 @@ func Run(ctx context.Context, o Options) error {
 				next = due
 			}
 		}
-		timer := time.NewTimer(time.Until(next))
+		if !catchUp.IsZero() && !time.Now().Before(catchUp) {
+			catchUp = time.Time{}
+			ids, err := r.unseen()
+			if err != nil {
+				maillog.RunnerError("", err.Error())
+			}
+			for _, id := range ids {
+				attempt(id)
+			}
+		}
+		wait := next
+		if !catchUp.IsZero() && catchUp.Before(wait) {
+			wait = catchUp
+		}
+		timer := time.NewTimer(time.Until(wait))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -227,17 +266,10 @@ func Run(ctx context.Context, o Options) error {
 				force = true
 				continue
 			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if due := r.Message(ctx, id, false); !due.IsZero() {
-					select {
-					case dues <- due:
-					default: // the next scan finds it
-					}
-				}
-			}()
+			if catchUp.IsZero() {
+				catchUp = time.Now().Add(time.Second)
+			}
+			attempt(id)
 		case due := <-dues:
 			timer.Stop()
 			if due.Before(next) {
@@ -287,6 +319,36 @@ func (r *Runner) Scan(ctx context.Context, force bool) (time.Time, error) {
 	close(work)
 	wg.Wait()
 	return next, nil
+}
+
+// see records that message id is being attempted (true) or is done or
+// not the runner's to attempt (false).
+func (r *Runner) see(id string, seen bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seen {
+		r.seen[id] = true
+	} else {
+		delete(r.seen, id)
+	}
+}
+
+// unseen lists the messages in the queue that no attempt has taken up and
+// that are not held.
+func (r *Runner) unseen() ([]string, error) {
+	ids, err := r.o.Queue.IDs()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if !r.seen[id] && !r.o.Queue.Held(id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 // env is what one attempt needs that does not change during it.

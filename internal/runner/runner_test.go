@@ -306,3 +306,47 @@ func TestHoldReleaseRequeue(t *testing.T) {
 		t.Fatalf("after requeue: sink %d, queue %d", len(sink.Messages()), len(w.envelopes()))
 	}
 }
+
+// The daemon delivers every message of a burst at once although the
+// kernel drops most of the burst's wake-ups (a datagram socket's queue
+// holds 10): the catch-up after a wake-up finds the messages whose
+// wake-up was lost, long before the hourly scan would.
+func TestDaemonBurstOfWakeUps(t *testing.T) {
+	w := newWorld(t, "there.test")
+	o := w.opts
+	o.Interval = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx, o) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(w.q.Dir(), "wake")); return err == nil })
+
+	const n = 300
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = w.enqueue("a@here.test", fmt.Sprintf("u%d@there.test", i))
+	}
+	for _, id := range ids {
+		w.q.Wake(id)
+	}
+	waitFor(t, func() bool { return len(w.sinks["there.test"].Messages()) >= n })
+	if got := len(w.sinks["there.test"].Messages()); got != n {
+		t.Errorf("sink has %d messages, want %d", got, n)
+	}
+	waitFor(t, func() bool { ids, _ := w.q.IDs(); return len(ids) == 0 })
+}
+
+// waitFor polls cond for up to a minute.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}
