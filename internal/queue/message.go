@@ -176,8 +176,16 @@ func (m *Message) appendState(line []byte) error {
 func (m *Message) Remove() error {
 	id := m.env.ID
 	m.noted = nil
+	_, err := os.Lstat(m.q.path(stateDir, id))
+	logged := err == nil || m.state != nil
 	if err := os.Remove(m.q.path(msgDir, id)); err != nil {
 		return fmt.Errorf("queue %s: remove: %w", id, err)
+	}
+	if !logged {
+		// Without a log the removal needs no fsync: were it undone by a
+		// crash, the message would come back with no recipient done, and
+		// the attempt that just ended would be made again, nothing more.
+		return m.Close()
 	}
 	if err := safeio.SyncDir(m.q.path(msgDir)); err != nil {
 		return fmt.Errorf("queue %s: remove: fsync %s: %w", id, msgDir, err)

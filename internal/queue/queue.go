@@ -31,15 +31,21 @@
 //
 // state/ID is a log of JSON lines, one per delivery attempt of one recipient:
 // {"rcpt":N,"state":"delivered"|"deferred"|"failed","at":…,"reply":…,"next":…}.
-// A line is appended and fsync'd (and state/ fsync'd when the file is new) before
-// the runner moves on, so a recipient recorded as delivered is never delivered
-// again; a crash between a delivery and its record repeats that one delivery
-// (at least once, never zero). A last line without its newline is a write cut by
-// a crash and is ignored. The envelope's recipients read with their state are
-// the envelope line with the log applied in order.
+// Lines noted during an attempt (Message.Note) are appended and fsync'd
+// together (and state/ fsync'd when the file is new) at Message.Flush, which
+// the runner calls before each SMTP transaction and at the end of an
+// attempt; Mark is Note and Flush. A recipient recorded as delivered is
+// never delivered again; a crash between a delivery and its record repeats
+// the deliveries since the last Flush (at least once, never zero). A last
+// line without its newline is a write cut by a crash and is ignored. The
+// envelope's recipients read with their state are the envelope line with
+// the log applied in order.
 //
 // A finished message is removed by unlinking msg/ID, fsyncing msg/, then
 // unlinking state/ID; a state file without its message is debris for Clean.
+// A message without a state log (every recipient done in its first attempt)
+// is only unlinked: a crash that undid the unlink would repeat that
+// attempt, which the missing log already allows.
 //
 // # Locking
 //

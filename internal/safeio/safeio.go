@@ -12,23 +12,6 @@ import (
 	"path/filepath"
 )
 
-// SyncDir makes the entries of directory dir (names created, renamed or
-// removed in it) durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // WriteFile replaces path atomically and durably with what write writes,
 // with mode perm (not reduced by the umask).
 func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) error {

@@ -2,9 +2,11 @@ package safeio
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -33,6 +35,34 @@ func TestWriteFile(t *testing.T) {
 		t.Errorf("%d entries left in the directory", len(entries))
 	}
 	if err := SyncDir(filepath.Join(dir, "missing")); err == nil {
+		t.Error("SyncDir of a missing directory succeeded")
+	}
+}
+
+// Concurrent SyncDir calls on the same directories all succeed (they share
+// fsyncs), and a missing directory is an error for its caller alone.
+func TestSyncDirConcurrent(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			dir := dirs[i%2]
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), nil, 0o644); err != nil {
+				errs <- err
+				return
+			}
+			errs <- SyncDir(dir)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SyncDir(filepath.Join(dirs[0], "missing")); err == nil {
 		t.Error("SyncDir of a missing directory succeeded")
 	}
 }
