@@ -210,3 +210,48 @@ func TestSMTPSessionRelayedToSink(t *testing.T) {
 		t.Fatalf("sink: %+v", msgs)
 	}
 }
+
+// smtpd starts the queue runner beside itself: mail received is delivered
+// at once; a second runner daemon on the same queue refuses to start;
+// SIGHUP reloads the runner too (it starts again and goes on delivering);
+// SIGTERM stops both.
+func TestSmtpdStartsRunner(t *testing.T) {
+	port := freePort(t)
+	sys, _, mail := relaySystem(t, fmt.Sprintf("smtp_listen = 127.0.0.1:%d", port), "submission_listen =")
+	s := &smtpd{system: sys, port: port, log: &syncBuffer{}, runner: true}
+	s.start()
+	send := func(n int) {
+		c := s.dial(port)
+		c.expect("EHLO client.example", "250 ")
+		c.sendMail("someone@example.org", "alice@"+s.hostname, fmt.Sprintf("Subject: %d\r\n\r\nhello\r\n.\r\n", n))
+		c.expect("QUIT", "221 ")
+		waitFor(t, 10*time.Second, func() bool { return maildirCount(t, mail, "alice") == n })
+	}
+	send(1)
+
+	r := s.run("", "runner", "--interval", "1m")
+	if r.code != 75 || !strings.Contains(r.stderr, "another runner daemon serves this queue") {
+		t.Errorf("second runner daemon: exit %d, %q", r.code, r.stderr)
+	}
+
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log.String(), "event=reload proto=runner result=ok") })
+	send(2)
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("smtpd exit: %v\n%s", err, s.log.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("smtpd did not stop\n%s", s.log.String())
+	}
+	// The runner has stopped too: its wake socket is gone.
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(s.queueDir, "wake"))
+		return os.IsNotExist(err)
+	})
+}

@@ -22,6 +22,7 @@ type smtpd struct {
 	port, subPort int
 	cmd           *exec.Cmd
 	log           *syncBuffer
+	runner        bool // start smtpd's queue runner too
 }
 
 // syncBuffer is smtpd's stderr (its mail log), written by the process.
@@ -77,7 +78,11 @@ func currentUser(t *testing.T) string {
 
 func (s *smtpd) start() {
 	s.t.Helper()
-	s.cmd = s.command("smtpd")
+	// Most tests look at what smtpd queued: no runner takes it away.
+	s.cmd = s.command("smtpd", "--no-runner")
+	if s.runner {
+		s.cmd = s.command("smtpd")
+	}
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -816,7 +821,7 @@ func TestSmtpdSystemdSockets(t *testing.T) {
 	os.WriteFile(filepath.Join(sys.dir, "aliases"), []byte("postmaster: bob\n"), 0o644)
 	s := &smtpd{system: sys, port: port, subPort: subPort, log: &syncBuffer{}}
 	s.cmd = exec.Command(activate, "-l", fmt.Sprintf("127.0.0.1:%d", port), "-l", fmt.Sprintf("127.0.0.1:%d", subPort),
-		"-E", "YUBIN_CONF="+sys.conf, filepath.Join(binDir, "smtpd"))
+		"-E", "YUBIN_CONF="+sys.conf, filepath.Join(binDir, "smtpd"), "--no-runner")
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

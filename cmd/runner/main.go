@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"os/user"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -32,6 +33,7 @@ func main() {
 			&cli.DurationFlag{Name: "interval", Usage: "run as a daemon, scanning the queue every `interval`; 0: once"},
 			&cli.BoolFlag{Name: "force", Usage: "attempt deferred recipients now, not when due"},
 			&cli.StringSliceFlag{Name: "select", Usage: "only messages whose queue ID (I), a recipient (R) or the sender (S) contains `value`"},
+			&cli.IntFlag{Name: "parent-fd", Hidden: true, Usage: "daemon started by smtpd: stop at EOF on this descriptor, reload at a byte"},
 		},
 		HideHelpCommand: true,
 		Action:          run,
@@ -76,7 +78,24 @@ func run(c *cli.Context) error {
 	defer stop()
 	if d := c.Duration("interval"); d > 0 {
 		o.Interval = d
-		err = runner.Run(ctx, o)
+		var parent <-chan bool
+		if fd := c.Int("parent-fd"); fd > 0 {
+			parent = watchParent(os.NewFile(uintptr(fd), "parent"))
+		}
+		for {
+			ctx, reload := daemonContext(ctx, parent)
+			if err = runner.Run(ctx, o); err != nil || !reload() {
+				break
+			}
+			// A configuration that does not load keeps the one in force.
+			if cfg, err := config.Load(c.String("C")); err != nil {
+				maillog.Reload("runner", "fail", err.Error())
+			} else if _, err := options(cfg, q); err != nil {
+				maillog.Reload("runner", "fail", err.Error())
+			} else {
+				return reexec()
+			}
+		}
 	} else {
 		err = runner.Once(ctx, o)
 	}
@@ -84,6 +103,58 @@ func run(c *cli.Context) error {
 		return cli.Exit("runner: "+err.Error(), status.TempFail)
 	}
 	return nil
+}
+
+// watchParent reads the descriptor smtpd gave its runner: true for each
+// byte (smtpd was told to reload), false at its end (smtpd has stopped: it
+// cannot signal a root child once it has dropped its privileges).
+func watchParent(f *os.File) <-chan bool {
+	ch := make(chan bool)
+	go func() {
+		var b [1]byte
+		for {
+			if n, _ := f.Read(b[:]); n == 0 {
+				ch <- false
+				return
+			}
+			ch <- true
+		}
+	}()
+	return ch
+}
+
+// daemonContext is ctx, also ended by SIGHUP and a true from parent (a
+// reload), and by a false from parent. reload reports whether the daemon
+// stopped to reload.
+func daemonContext(ctx context.Context, parent <-chan bool) (_ context.Context, reload func() bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	var reloading atomic.Bool
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		select {
+		case <-hup:
+			reloading.Store(true)
+		case r := <-parent:
+			reloading.Store(r)
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, reloading.Load
+}
+
+// reexec starts the runner again in this process, with the same
+// arguments, so that it reads the configuration anew; the attempts in
+// flight have finished.
+func reexec() error {
+	self, err := os.Executable()
+	if err == nil {
+		maillog.Reload("runner", "ok", "")
+		err = syscall.Exec(self, os.Args, os.Environ())
+	}
+	return cli.Exit("runner: reload: "+err.Error(), status.OSErr)
 }
 
 // options builds the runner's Options from yubin.conf.

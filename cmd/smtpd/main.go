@@ -30,11 +30,12 @@ func main() {
 	app := &cli.App{
 		Name:      "smtpd",
 		Usage:     "the yubin SMTP server",
-		UsageText: "smtpd [-C file] [-i [--tls]]",
+		UsageText: "smtpd [-C file] [--no-runner] | smtpd [-C file] -i [--tls]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.BoolFlag{Name: "i", Usage: "serve one session on stdin and stdout (inetd, systemd Accept=yes, sendmail -bs)"},
 			&cli.BoolFlag{Name: "tls", Usage: "with -i: the connection starts with TLS (port 465)"},
+			&cli.BoolFlag{Name: "no-runner", Usage: "do not start the queue runner (run `runner --interval 5m` yourself)"},
 		},
 		HideHelpCommand: true,
 		Action:          run,
@@ -125,7 +126,21 @@ func serveDaemon(c *cli.Context, cfg *config.Config, opts smtpserver.Options) er
 		}
 	}
 
-	if err := dropPrivileges(cfg, opts.Queue); err != nil {
+	if err := initQueue(cfg, opts.Queue); err != nil {
+		return cli.Exit("smtpd: "+err.Error(), status.OSErr)
+	}
+	var qr *queueRunner
+	runnerDone := make(<-chan error) // never, without a runner
+	if !c.Bool("no-runner") {
+		if qr, err = startRunner(c.String("C"), cfg); err != nil {
+			return cli.Exit("smtpd: "+err.Error(), status.OSErr)
+		}
+		runnerDone = qr.done
+	}
+	if err := dropPrivileges(cfg); err != nil {
+		if qr != nil {
+			qr.stop(opts.DataTimeout)
+		}
 		return cli.Exit("smtpd: "+err.Error(), status.OSErr)
 	}
 
@@ -144,36 +159,56 @@ func serveDaemon(c *cli.Context, cfg *config.Config, opts smtpserver.Options) er
 	for {
 		select {
 		case err := <-errs:
+			if qr != nil {
+				qr.stop(opts.DataTimeout)
+			}
 			return cli.Exit(fmt.Sprintf("smtpd: %v", err), status.OSErr)
+		case err := <-runnerDone:
+			// Mail would be accepted and never delivered: stop, so that
+			// the service manager starts both again.
+			shutdown(kinds, opts.DataTimeout)
+			return cli.Exit(fmt.Sprintf("smtpd: the queue runner %s stopped (%v): stopping", qr.name, err), status.Software)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				current = reload(c, kinds, current)
+				if qr != nil {
+					qr.reload()
+				}
 				continue
 			}
 			shutdown(kinds, opts.DataTimeout)
+			if qr != nil {
+				qr.stop(opts.DataTimeout)
+			}
 			return nil
 		}
 	}
 }
 
-// dropPrivileges makes a process started as root mail_owner for good,
-// once the sockets are bound and the users_file, aliases and TLS key read;
-// first it makes the queue's missing directories, owned by mail_owner.
-func dropPrivileges(cfg *config.Config, q *queue.Queue) error {
+// initQueue makes the queue's missing directories, owned by mail_owner
+// when smtpd runs as root.
+func initQueue(cfg *config.Config, q *queue.Queue) error {
+	if q.Initialized() {
+		return nil
+	}
 	if os.Geteuid() != 0 {
-		if q.Initialized() {
-			return nil
-		}
 		return q.Init(-1, -1)
 	}
-	owners, err := auth.Open("", cfg.MailOwner)
-	var u *auth.User
+	u, err := mailOwner(cfg)
 	if err == nil {
-		u, err = owners.Lookup(cfg.MailOwner)
-	}
-	if err == nil && !q.Initialized() {
 		err = q.Init(u.UID, u.GID)
 	}
+	return err
+}
+
+// dropPrivileges makes a process started as root mail_owner for good,
+// once the sockets are bound, the users_file, aliases and TLS key read and
+// the runner started.
+func dropPrivileges(cfg *config.Config) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := mailOwner(cfg)
 	if err == nil {
 		err = daemon.BecomeUser(u)
 	}
@@ -181,6 +216,18 @@ func dropPrivileges(cfg *config.Config, q *queue.Queue) error {
 		return fmt.Errorf("mail_owner %s: %w", cfg.MailOwner, err)
 	}
 	return nil
+}
+
+func mailOwner(cfg *config.Config) (*auth.User, error) {
+	owners, err := auth.Open("", cfg.MailOwner)
+	if err != nil {
+		return nil, fmt.Errorf("mail_owner %s: %w", cfg.MailOwner, err)
+	}
+	u, err := owners.Lookup(cfg.MailOwner)
+	if err != nil {
+		return nil, fmt.Errorf("mail_owner %s: %w", cfg.MailOwner, err)
+	}
+	return u, nil
 }
 
 // reload re-reads the configuration, users_file and the aliases for the

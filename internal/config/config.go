@@ -76,6 +76,7 @@ type Config struct {
 	SMTPTimeout               time.Duration // smtp_timeout
 	SMTPDataTimeout           time.Duration // smtp_data_timeout
 
+	QueueRunDelay          time.Duration // queue_run_delay
 	MinBackoffTime         time.Duration // min_backoff_time
 	MaxBackoffTime         time.Duration // max_backoff_time
 	MaxQueueLifetime       time.Duration // max_queue_lifetime

@@ -41,6 +41,7 @@ func defaults(t *testing.T) *Config {
 		SMTPTimeout:               300 * time.Second,
 		SMTPDataTimeout:           600 * time.Second,
 
+		QueueRunDelay:          300 * time.Second,
 		MinBackoffTime:         300 * time.Second,
 		MaxBackoffTime:         time.Hour,
 		MaxQueueLifetime:       5 * 24 * time.Hour,

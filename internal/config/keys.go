@@ -82,6 +82,8 @@ var keys = []key{
 		set: func(c *Config, v string) (err error) { c.MinBackoffTime, err = parseDuration(v); return err }},
 	{name: "max_backoff_time", def: "3600s", doc: "Longest wait between attempts of a deferred recipient (s, m, h or d).",
 		set: func(c *Config, v string) (err error) { c.MaxBackoffTime, err = parseDuration(v); return err }},
+	{name: "queue_run_delay", def: "300s", doc: "Time between the runner daemon's scans of the whole queue (s, m, h or d).",
+		set: func(c *Config, v string) (err error) { c.QueueRunDelay, err = parseDuration(v); return err }},
 	{name: "max_queue_lifetime", def: "5d", doc: "Age after which mail still deferred bounces (s, m, h or d).",
 		set: func(c *Config, v string) (err error) { c.MaxQueueLifetime, err = parseDuration(v); return err }},
 	{name: "relay_connect_timeout", def: "30s", doc: "How long the runner waits for a remote server to answer a connect.",

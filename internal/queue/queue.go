@@ -9,6 +9,7 @@
 //	  msg/ID      a committed message: envelope line, then the message (immutable)
 //	  state/ID    per-recipient delivery log of msg/ID (append-only)
 //	  wake        unix datagram socket of a running runner (see Wake)
+//	  wake.lock   flock'd by the runner daemon that listens on wake
 //
 // # Message files
 //

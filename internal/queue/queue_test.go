@@ -388,3 +388,22 @@ func TestInitCreatesWhatIsMissing(t *testing.T) {
 		}
 	}
 }
+
+// One runner daemon per queue: a second ListenWake fails while the first
+// listens, and succeeds once it has stopped.
+func TestListenWakeOnce(t *testing.T) {
+	q := newQueue(t)
+	l, err := q.ListenWake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ListenWake(); !errors.Is(err, ErrListening) {
+		t.Fatalf("second ListenWake: %v, want ErrListening", err)
+	}
+	l.Close()
+	l, err = q.ListenWake()
+	if err != nil {
+		t.Fatalf("ListenWake after Close: %v", err)
+	}
+	l.Close()
+}

@@ -29,11 +29,38 @@ func (q *Queue) Wake(id string) {
 type WakeListener struct {
 	f    *os.File
 	name string
+	lock *os.File // wake.lock, flock'd
 }
 
+// ErrListening: another process already listens for the queue's wake-ups
+// (a runner daemon, perhaps smtpd's).
+var ErrListening = errors.New("another runner daemon serves this queue")
+
 // ListenWake binds the queue's wake socket, group-writable so that setgid
-// sendmail can reach it. One runner listens per queue.
+// sendmail can reach it. One runner listens per queue: it holds a lock on
+// wake.lock while it does, and a second gets ErrListening.
 func (q *Queue) ListenWake() (*WakeListener, error) {
+	lock, err := os.OpenFile(q.path(wakeName+".lock"), os.O_RDONLY|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("queue: wake lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("queue %s: %w", q.dir, ErrListening)
+		}
+		return nil, fmt.Errorf("queue: wake lock: %w", err)
+	}
+	l, err := q.listenWake()
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	l.lock = lock
+	return l, nil
+}
+
+func (q *Queue) listenWake() (*WakeListener, error) {
 	name := q.path(wakeName)
 	// A socket left by a runner that died would refuse the bind.
 	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -74,5 +101,6 @@ func (l *WakeListener) Next() (string, error) {
 func (l *WakeListener) Close() error {
 	err := l.f.Close()
 	os.Remove(l.name)
+	l.lock.Close()
 	return err
 }
