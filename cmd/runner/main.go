@@ -67,6 +67,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("runner: "+err.Error(), status.Config)
 	}
+	defer o.Relay.Close() // QUIT to the connections kept for reuse
 	o.Select = sel
 	o.Force = c.Bool("force") || sel != nil
 	maillog.SetOutput(os.Stderr)
