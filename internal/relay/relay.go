@@ -21,15 +21,41 @@
 //
 // # The transaction
 //
-// EHLO (HELO when EHLO is refused with 500/502), STARTTLS when offered
-// (opportunistic: not verified, and a failed handshake is retried without
-// TLS; with AUTH to a smarthost TLS is required and verified unless
-// Options.InsecureTLS), AUTH PLAIN or LOGIN from relay_auth_file (smarthost
-// only), MAIL FROM with SIZE, BODY=8BITMIME, SMTPUTF8 and the DSN
-// parameters RET and ENVID when the server has the extensions, one RCPT
-// TO per recipient with NOTIFY and ORCPT, DATA. All recipients for one
-// destination go in one transaction. A message that needs SMTPUTF8, sent to
-// a server without it, fails with 5.6.7 (RFC 6531 §3.4).
+// EHLO (HELO when EHLO is refused with 500/502), STARTTLS as the
+// destination's TLS level says (relay_tls_policy, RFC 3207; Postfix's
+// levels): "may", the default, when offered, not verified, and a failed
+// handshake is retried without TLS; "none" never; "encrypt" required,
+// deferring with 4.7.4 when not offered and 4.7.5 when it fails, never
+// falling back to clear; "verify" also checks the certificate against the
+// MX host name (relay_host's name) and Options.RootCAs. AUTH to a smarthost
+// raises the level to verify (encrypt with Options.InsecureTLS). Then AUTH
+// PLAIN or LOGIN from relay_auth_file (smarthost only), MAIL FROM with
+// SIZE, BODY=8BITMIME, SMTPUTF8 and the DSN parameters RET and ENVID when
+// the server has the extensions, one RCPT TO per recipient with NOTIFY and
+// ORCPT, DATA. All recipients for one destination go in one transaction. A
+// message that needs SMTPUTF8, sent to a server without it, fails with
+// 5.6.7 (RFC 6531 §3.4).
+//
+// No PIPELINING (RFC 2920): go-smtp's Client (v0.25.1) writes each
+// command and reads its reply before it returns (Client.cmd), and keeps
+// its connection's reader and writer unexported, so MAIL and the RCPTs
+// cannot be sent as one batch through its API; doing it would mean writing
+// those commands, with their DSN and SMTPUTF8 parameters, ourselves. Each
+// command costs a round trip; connection reuse saves the ones of the
+// greeting, EHLO, STARTTLS and AUTH instead.
+//
+// # Connection reuse
+//
+// As Postfix's connection cache: after a transaction a connection waits
+// Options.CacheTime (relay_connection_cache_time, 2 s) for the next message
+// to the same address set up the same way (MX name, TLS level, AUTH), and
+// is not reused once 300 s old; 100 idle connections at most, the oldest
+// closed first. A transaction that stopped half way (every RCPT refused,
+// DATA refused) is ended with RSET before reuse; a 421 or a lost
+// connection closes it. A cached connection the server has closed meanwhile
+// fails at MAIL, before anything was accepted: it is dropped and the
+// message goes on a new connection, with no failure recorded. Relay.Close
+// sends QUIT on the idle connections.
 //
 // Each recipient's outcome is its own: 2xx delivered, 5xx bounced, 4xx
 // (or a connection lost, or no reply in time) tried at the next mail
