@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -80,22 +81,62 @@ func TestConnectionReuse(t *testing.T) {
 
 // A server that closes the connection after each message (an idle
 // timeout shorter than ours) costs a new connection per message, not a
-// deferral.
+// deferral; in clear and inside TLS.
 func TestReuseAfterServerClosed(t *testing.T) {
 	const n = 3
+	cert, _ := relaytest.Cert(t, "mx.a.test")
+	for _, tc := range []struct {
+		name  string
+		cert  *tls.Certificate
+		level relay.TLSLevel
+	}{
+		{"clear", nil, relay.TLSNone},
+		{"STARTTLS", cert, relay.TLSEncrypt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := relaytest.FreePort(t)
+			sink := relaytest.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port), tc.cert)
+			sink.CloseAfterData = true
+			d := relaytest.NewDNS(t, "a.test. MX 10 mx.a.test.", "mx.a.test. A 127.0.0.2")
+			r := newRelay(d, port, relay.Options{TLSPolicy: map[string]relay.TLSLevel{"a.test": tc.level}, CacheTime: time.Minute})
+			defer r.Close()
+			for i := range n {
+				if res := r.Deliver(context.Background(), "a.test", message(false, "x@a.test")); res[0].Code != "2.0.0" {
+					t.Fatalf("message %d: %+v", i, res)
+				}
+			}
+			if len(sink.Messages()) != n || sink.Conns() != n {
+				t.Fatalf("%d messages over %d connections, want %d over %d", len(sink.Messages()), sink.Conns(), n, n)
+			}
+		})
+	}
+}
+
+// A connection reset after a failed transaction and then closed by the
+// server is redialled like any other; a message that needs SMTPUTF8 is not
+// refused for want of an EHLO on the dead connection.
+func TestResetConnectionClosedByServer(t *testing.T) {
 	port := relaytest.FreePort(t)
 	sink := relaytest.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port), nil)
-	sink.CloseAfterData = true
+	sink.SetRcpt(func(to string) error {
+		if to == "busy@a.test" {
+			return relaytest.Reply(451, smtp.EnhancedCode{4, 2, 1}, "busy")
+		}
+		return nil
+	})
 	d := relaytest.NewDNS(t, "a.test. MX 10 mx.a.test.", "mx.a.test. A 127.0.0.2")
 	r := newRelay(d, port, relay.Options{TLSPolicy: map[string]relay.TLSLevel{"a.test": relay.TLSNone}, CacheTime: time.Minute})
 	defer r.Close()
-	for i := range n {
-		if res := r.Deliver(context.Background(), "a.test", message(false, "x@a.test")); res[0].Code != "2.0.0" {
-			t.Fatalf("message %d: %+v", i, res)
-		}
+	if res := r.Deliver(context.Background(), "a.test", message(false, "busy@a.test")); res[0].Code != "4.2.1" {
+		t.Fatalf("first message: %+v", res)
 	}
-	if len(sink.Messages()) != n || sink.Conns() != n {
-		t.Fatalf("%d messages over %d connections, want %d over %d", len(sink.Messages()), sink.Conns(), n, n)
+	sink.CloseAll()
+	eventually(t, "closed by the server", func() bool { return sink.Open() == 0 })
+	if res := r.Deliver(context.Background(), "a.test", message(true, "x@a.test")); res[0].Code != "2.0.0" {
+		t.Fatalf("SMTPUTF8 message: %+v", res)
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 || !msgs[0].Mail.UTF8 || sink.Conns() != 2 {
+		t.Fatalf("%d messages over %d connections, want 1 with SMTPUTF8 over 2", len(msgs), sink.Conns())
 	}
 }
 

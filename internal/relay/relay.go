@@ -359,10 +359,13 @@ func afterError(err error, state after) after {
 }
 
 // release puts s back in the cache after a transaction, with RSET first
-// when one may be open, or ends it.
+// when one may be open, or ends it. go-smtp's Reset forgets the EHLO, and
+// its Extension would say it again on the next use and answer "no" when
+// that fails on a connection closed meanwhile (a message needing SMTPUTF8
+// would bounce): EHLO now, so that a cached connection needs none.
 func (r *Relay) release(s *session, state after) {
 	switch {
-	case state == clean, state == dirty && s.c.Reset() == nil:
+	case state == clean, state == dirty && s.c.Reset() == nil && s.c.Hello(r.o.Hostname) == nil:
 		r.cache.put(s)
 	default:
 		s.c.Close()

@@ -1,7 +1,8 @@
 // Package relaytest provides what relay tests talk to, on loopback only: a
 // DNS server (miekg/dns) serving records given in zone-file syntax, and
 // "remote" SMTP servers (go-smtp) that accept, refuse with 4xx or 5xx, drop
-// the connection or stall. The runner's tests and test/ use it too.
+// the connection, close it after a message or stall, and count their TCP
+// connections. The runner's tests and test/ use it too.
 package relaytest
 
 import (
@@ -150,7 +151,7 @@ type Sink struct {
 	mu       sync.Mutex
 	messages []*Message
 	conns    int
-	open     int
+	live     map[*countedConn]bool
 	server   *smtp.Server
 }
 
@@ -163,7 +164,7 @@ func Reply(code int, enhanced smtp.EnhancedCode, text string) error {
 // when cert is not nil; it stops at the end of the test.
 func NewSink(t testing.TB, addr string, cert *tls.Certificate) *Sink {
 	t.Helper()
-	s := &Sink{}
+	s := &Sink{live: map[*countedConn]bool{}}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +209,21 @@ func (s *Sink) Conns() int {
 func (s *Sink) Open() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.open
+	return len(s.live)
+}
+
+// CloseAll closes every open connection, as a server that restarts or
+// drops idle clients; it goes on listening.
+func (s *Sink) CloseAll() {
+	s.mu.Lock()
+	var cs []*countedConn
+	for c := range s.live {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
 }
 
 type session struct {
@@ -310,11 +325,12 @@ func (l countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	cc := &countedConn{Conn: c, s: l.s}
 	l.s.mu.Lock()
 	l.s.conns++
-	l.s.open++
+	l.s.live[cc] = true
 	l.s.mu.Unlock()
-	return &countedConn{Conn: c, s: l.s}, nil
+	return cc, nil
 }
 
 type countedConn struct {
@@ -326,7 +342,7 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.s.mu.Lock()
-		c.s.open--
+		delete(c.s.live, c)
 		c.s.mu.Unlock()
 	})
 	return c.Conn.Close()
