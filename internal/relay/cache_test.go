@@ -74,6 +74,9 @@ func TestConnectionReuse(t *testing.T) {
 				if want := fmt.Sprintf("r%d@a.test", i); len(m.To) != 1 || m.To[0] != want || m.TLS != tc.tls {
 					t.Errorf("message %d to %v (TLS %v), want only %s (TLS %v)", i, m.To, m.TLS, want, tc.tls)
 				}
+				if o := m.Rcpt[0]; len(o.Notify) != 2 || o.OriginalRecipient != m.To[0] {
+					t.Errorf("message %d: DSN parameters not passed: %+v", i, o)
+				}
 			}
 		})
 	}
