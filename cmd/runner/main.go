@@ -69,6 +69,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("runner: "+err.Error(), status.Config)
 	}
+	defer o.Relay.Close() // QUIT to the connections kept for reuse
 	o.Select = sel
 	o.Force = c.Bool("force") || sel != nil
 	maillog.SetOutput(os.Stderr)
@@ -168,7 +169,14 @@ func options(cfg *config.Config, q *queue.Queue) (runner.Options, error) {
 		Hostname: cfg.Hostname, Resolver: &relay.Resolver{Servers: dns, Timeout: cfg.RelayConnectTimeout},
 		Port: cfg.RemoteSMTPPort, RelayHost: cfg.RelayHost,
 		DialTimeout: cfg.RelayConnectTimeout, CommandTimeout: cfg.RelayTimeout, DataTimeout: 2 * cfg.RelayTimeout,
-		InsecureTLS: !cfg.RelayTLSVerify,
+		InsecureTLS: !cfg.RelayTLSVerify, TLSPolicy: map[string]relay.TLSLevel{},
+		CacheTime: cfg.RelayConnectionCacheTime,
+	}
+	for domain, level := range cfg.RelayTLSPolicy {
+		ro.TLSPolicy[domain] = relay.TLSLevel(level)
+	}
+	if ro.CacheTime == 0 {
+		ro.CacheTime = -1 // relay_connection_cache_time = 0: no reuse
 	}
 	if cfg.RelayHost != "" && cfg.RelayAuthFile != "" {
 		if ro.Auth, err = relay.ReadAuthFile(cfg.RelayAuthFile, cfg.RelayHost); err != nil {

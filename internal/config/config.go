@@ -86,6 +86,9 @@ type Config struct {
 	QueueConcurrency       int           // queue_concurrency
 	DestinationConcurrency int           // destination_concurrency
 	BounceLimit            int           // bounce_limit; 0: no limit
+
+	RelayTLSPolicy           map[string]string // relay_tls_policy: domain or .parent → none, may, encrypt, verify
+	RelayConnectionCacheTime time.Duration     // relay_connection_cache_time; 0: no reuse
 }
 
 // IsLocalDomain reports whether mail for domain is delivered here. The

@@ -51,6 +51,8 @@ func defaults(t *testing.T) *Config {
 		QueueConcurrency:       10,
 		DestinationConcurrency: 20,
 		BounceLimit:            100,
+
+		RelayConnectionCacheTime: 2 * time.Second,
 	}
 }
 
@@ -232,6 +234,21 @@ func TestParse(t *testing.T) {
 			wantErr: `yubin.conf:1: relay_networks: "fe80::1%eth0" is not an IP address or prefix`},
 		{name: "relay_networks name", conf: "relay_networks = localhost",
 			wantErr: `yubin.conf:1: relay_networks: "localhost" is not an IP address or prefix`},
+
+		// relay_tls_policy
+		{name: "relay_tls_policy", conf: "relay_tls_policy = Example.COM. verify, .example.org encrypt,\n  mx.example.net none",
+			field: func(c *Config) any { return c.RelayTLSPolicy },
+			want:  map[string]string{"example.com": "verify", ".example.org": "encrypt", "mx.example.net": "none"}},
+		{name: "relay_tls_policy empty", conf: "relay_tls_policy =",
+			field: func(c *Config) any { return c.RelayTLSPolicy }, want: map[string]string(nil)},
+		{name: "relay_tls_policy bad level", conf: "relay_tls_policy = example.com secure",
+			wantErr: `yubin.conf:1: relay_tls_policy: example.com: "secure" is not none, may, encrypt or verify`},
+		{name: "relay_tls_policy no level", conf: "relay_tls_policy = example.com, example.org may",
+			wantErr: `yubin.conf:1: relay_tls_policy: "example.com" is not "domain level"`},
+		{name: "relay_tls_policy bad domain", conf: "relay_tls_policy = exa/mple.com may",
+			wantErr: `yubin.conf:1: relay_tls_policy: "exa/mple.com" is not a domain or .domain`},
+		{name: "relay_tls_policy twice", conf: "relay_tls_policy = example.com may, EXAMPLE.com verify",
+			wantErr: `yubin.conf:1: relay_tls_policy: EXAMPLE.com is listed twice`},
 
 		// relay_host
 		{name: "relay_host [host]:port", conf: "relay_host = [smtp.example.org]:587",

@@ -171,6 +171,39 @@ func parseRelayHost(v string) (string, error) {
 	return v, nil
 }
 
+// parseTLSPolicy takes comma-separated "domain level" entries
+// ("example.com verify, .example.org encrypt"): a domain, or with a
+// leading dot its subdomains, and one of Postfix's TLS security levels.
+func parseTLSPolicy(v string) (map[string]string, error) {
+	var p map[string]string
+	for entry := range strings.SplitSeq(v, ",") {
+		f := strings.Fields(entry)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return nil, fmt.Errorf("%q is not \"domain level\"", strings.Join(f, " "))
+		}
+		d, level := strings.ToLower(strings.TrimSuffix(f[0], ".")), strings.ToLower(f[1])
+		if !isHostName(strings.TrimPrefix(d, ".")) {
+			return nil, fmt.Errorf("%q is not a domain or .domain", f[0])
+		}
+		switch level {
+		case "none", "may", "encrypt", "verify":
+		default:
+			return nil, fmt.Errorf("%s: %q is not none, may, encrypt or verify", f[0], f[1])
+		}
+		if _, dup := p[d]; dup {
+			return nil, fmt.Errorf("%s is listed twice", f[0])
+		}
+		if p == nil {
+			p = map[string]string{}
+		}
+		p[d] = level
+	}
+	return p, nil
+}
+
 // parseDNSServers takes IP addresses with an optional port and gives ip:port.
 // Names are refused: there is no resolver yet to look them up.
 func parseDNSServers(v string) ([]string, error) {

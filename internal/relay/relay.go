@@ -21,15 +21,41 @@
 //
 // # The transaction
 //
-// EHLO (HELO when EHLO is refused with 500/502), STARTTLS when offered
-// (opportunistic: not verified, and a failed handshake is retried without
-// TLS; with AUTH to a smarthost TLS is required and verified unless
-// Options.InsecureTLS), AUTH PLAIN or LOGIN from relay_auth_file (smarthost
-// only), MAIL FROM with SIZE, BODY=8BITMIME, SMTPUTF8 and the DSN
-// parameters RET and ENVID when the server has the extensions, one RCPT
-// TO per recipient with NOTIFY and ORCPT, DATA. All recipients for one
-// destination go in one transaction. A message that needs SMTPUTF8, sent to
-// a server without it, fails with 5.6.7 (RFC 6531 §3.4).
+// EHLO (HELO when EHLO is refused with 500/502), STARTTLS as the
+// destination's TLS level says (relay_tls_policy, RFC 3207; Postfix's
+// levels): "may", the default, when offered, not verified, and a failed
+// handshake is retried without TLS; "none" never; "encrypt" required,
+// deferring with 4.7.4 when not offered and 4.7.5 when it fails, never
+// falling back to clear; "verify" also checks the certificate against the
+// MX host name (relay_host's name) and Options.RootCAs. AUTH to a smarthost
+// raises the level to verify (encrypt with Options.InsecureTLS). Then AUTH
+// PLAIN or LOGIN from relay_auth_file (smarthost only), MAIL FROM with
+// SIZE, BODY=8BITMIME, SMTPUTF8 and the DSN parameters RET and ENVID when
+// the server has the extensions, one RCPT TO per recipient with NOTIFY and
+// ORCPT, DATA. All recipients for one destination go in one transaction. A
+// message that needs SMTPUTF8, sent to a server without it, fails with
+// 5.6.7 (RFC 6531 §3.4).
+//
+// No PIPELINING (RFC 2920): go-smtp's Client (v0.25.1) writes each
+// command and reads its reply before it returns (Client.cmd), and keeps
+// its connection's reader and writer unexported, so MAIL and the RCPTs
+// cannot be sent as one batch through its API; doing it would mean writing
+// those commands, with their DSN and SMTPUTF8 parameters, ourselves. Each
+// command costs a round trip; connection reuse saves the ones of the
+// greeting, EHLO, STARTTLS and AUTH instead.
+//
+// # Connection reuse
+//
+// As Postfix's connection cache: after a transaction a connection waits
+// Options.CacheTime (relay_connection_cache_time, 2 s) for the next message
+// to the same address set up the same way (MX name, TLS level, AUTH), and
+// is not reused once 300 s old; 100 idle connections at most, the oldest
+// closed first. A transaction that stopped half way (every RCPT refused,
+// DATA refused) is ended with RSET before reuse; a 421 or a lost
+// connection closes it. A cached connection the server has closed meanwhile
+// fails at MAIL, before anything was accepted: it is dropped and the
+// message goes on a new connection, with no failure recorded. Relay.Close
+// sends QUIT on the idle connections.
 //
 // Each recipient's outcome is its own: 2xx delivered, 5xx bounced, 4xx
 // (or a connection lost, or no reply in time) tried at the next mail
@@ -68,10 +94,20 @@ type Options struct {
 	// command's reply and each read or write (default 5 min, RFC 5321
 	// §4.5.3.2); DataTimeout the reply to the final dot (default 10 min).
 	DialTimeout, CommandTimeout, DataTimeout time.Duration
-	// RootCAs verifies the smarthost's certificate; nil: the system's.
+	// TLSPolicy is relay_tls_policy: the TLS level per next-hop domain
+	// ("example.com"), or per subdomain of one (".example.org"); the rest
+	// get TLSMay.
+	TLSPolicy map[string]TLSLevel
+	// RootCAs verifies certificates at TLSVerify; nil: the system's.
 	RootCAs *x509.CertPool
-	// InsecureTLS skips that verification.
+	// InsecureTLS makes AUTH to RelayHost require TLSEncrypt rather than
+	// TLSVerify (relay_tls_verify = no).
 	InsecureTLS bool
+	// CacheTime is how long a connection waits for its next message
+	// (relay_connection_cache_time; 0: 2 s, <0: no reuse), CacheSize how
+	// many idle connections are kept (0: 100).
+	CacheTime time.Duration
+	CacheSize int
 }
 
 // Credentials is a user name and password for AUTH.
@@ -83,6 +119,7 @@ type Credentials struct {
 // concurrent use.
 type Relay struct {
 	o     Options
+	cache cache
 	mu    sync.Mutex
 	noTLS map[string]time.Time // host address → when its STARTTLS failed
 }
@@ -104,7 +141,19 @@ func New(o Options) *Relay {
 	if o.Resolver == nil {
 		o.Resolver = &Resolver{}
 	}
-	return &Relay{o: o, noTLS: map[string]time.Time{}}
+	if o.CacheTime == 0 {
+		o.CacheTime = defaultCacheTime
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = defaultCacheSize
+	}
+	return &Relay{o: o, cache: cache{idleTime: o.CacheTime, size: o.CacheSize}, noTLS: map[string]time.Time{}}
+}
+
+// Close ends the connections waiting for reuse (QUIT), and any that a
+// Deliver still running finishes with.
+func (r *Relay) Close() {
+	r.cache.close()
 }
 
 // Message is what one transaction sends.
@@ -155,13 +204,10 @@ func (r *Relay) Destination(domain string) string {
 	return strings.ToLower(strings.TrimSuffix(domain, "."))
 }
 
-// route returns the hosts to try for domain and the port to dial.
-func (r *Relay) route(ctx context.Context, domain string) ([]Host, int, error) {
-	if r.o.RelayHost == "" {
-		hosts, err := r.o.Resolver.LookupMX(ctx, domain)
-		return hosts, r.o.Port, err
-	}
-	host, port, noMX := r.o.RelayHost, r.o.Port, false
+// relayHost splits RelayHost: the host, the port (Options.Port when it
+// has none) and whether it was bracketed (no MX lookup).
+func (r *Relay) relayHost() (host string, port int, noMX bool) {
+	host, port = r.o.RelayHost, r.o.Port
 	if rest, ok := strings.CutPrefix(host, "["); ok {
 		noMX = true
 		var after string
@@ -173,6 +219,16 @@ func (r *Relay) route(ctx context.Context, domain string) ([]Host, int, error) {
 		port, _ = strconv.Atoi(host[i+1:])
 		host = host[:i]
 	}
+	return host, port, noMX
+}
+
+// route returns the hosts to try for domain and the port to dial.
+func (r *Relay) route(ctx context.Context, domain string) ([]Host, int, error) {
+	if r.o.RelayHost == "" {
+		hosts, err := r.o.Resolver.LookupMX(ctx, domain)
+		return hosts, r.o.Port, err
+	}
+	host, port, noMX := r.relayHost()
 	var hosts []Host
 	var err error
 	if noMX {
@@ -212,6 +268,8 @@ func (r *Relay) Deliver(ctx context.Context, domain string, msg *Message) []Resu
 	for i := range open {
 		open[i] = i
 	}
+	level := r.tlsLevel(domain)
+	auth := r.o.Auth != nil && r.o.RelayHost != ""
 	var last Result
 	for _, h := range hosts {
 		for _, a := range h.Addrs {
@@ -222,7 +280,7 @@ func (r *Relay) Deliver(ctx context.Context, domain string, msg *Message) []Resu
 				last = Result{Code: "4.4.2", Reply: "delivery interrupted: " + ctx.Err().Error()}
 				break
 			}
-			if hostErr := r.attempt(ctx, h.Name, netip.AddrPortFrom(a, uint16(port)), msg, open, results); hostErr != nil {
+			if hostErr := r.attempt(ctx, connKey{netip.AddrPortFrom(a, uint16(port)), h.Name, level, auth}, msg, open, results); hostErr != nil {
 				last = *hostErr
 				continue
 			}
@@ -248,46 +306,81 @@ func (r *Relay) Deliver(ctx context.Context, domain string, msg *Message) []Resu
 }
 
 // attempt runs one transaction with one server for the recipients in open,
-// filling their results. A non-nil *Result is a failure of the whole
+// filling their results, on a cached connection set up as k when there is
+// one, else on a new one. A non-nil *Result is a failure of the whole
 // connection (connect, greeting, TLS, AUTH, MAIL) to record for all of them
 // unless another host does better.
-func (r *Relay) attempt(ctx context.Context, name string, ap netip.AddrPort, msg *Message, open []int, results []Result) *Result {
-	where := fmt.Sprintf("%s[%s]:%d", name, ap.Addr(), ap.Port())
-	c, tlsOn, fail := r.connect(ctx, name, ap, where)
-	if fail != nil {
+func (r *Relay) attempt(ctx context.Context, k connKey, msg *Message, open []int, results []Result) *Result {
+	where := fmt.Sprintf("%s[%s]:%d", k.name, k.addr.Addr(), k.addr.Port())
+	for {
+		s, reused := r.cache.get(k), true
+		if s == nil {
+			var fail *Result
+			if s, fail = r.open(ctx, k, where); fail != nil {
+				return fail
+			}
+			reused = false
+		}
+		stop := context.AfterFunc(ctx, func() { s.c.Close() })
+		fail, state := r.transaction(s.c, msg, open, results, where, k.name)
+		if !stop() {
+			state = broken
+		}
+		if state == stale && reused {
+			// The server closed the connection while it waited in the
+			// cache; MAIL was not accepted, so nothing happened: not a
+			// failure of this message.
+			s.c.Close()
+			continue
+		}
+		r.release(s, state)
 		return fail
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+}
 
-	if r.o.Auth != nil && r.o.RelayHost != "" {
-		if !tlsOn {
-			return &Result{Code: "4.7.10", Reply: "TLS is required for AUTH to " + where + " but the server offers no STARTTLS", Relay: where}
-		}
-		var a sasl.Client
-		switch {
-		case c.SupportsAuth("PLAIN"):
-			a = sasl.NewPlainClient("", r.o.Auth.User, r.o.Auth.Password)
-		case c.SupportsAuth("LOGIN"):
-			a = sasl.NewLoginClient(r.o.Auth.User, r.o.Auth.Password)
-		default:
-			return &Result{Code: "4.7.0", Reply: where + " offers no AUTH PLAIN or LOGIN", Relay: where}
-		}
-		if err := c.Auth(a); err != nil {
-			// A refused login is our configuration's fault: wait for a fix.
-			res := smtpResult(err, where, name, "AUTH")
-			res.Code = "4" + res.Code[1:]
-			return &res
-		}
+// after is what a transaction leaves its connection fit for.
+type after int
+
+const (
+	clean  after = iota // no transaction open: reusable as it is
+	dirty               // a transaction may be open: RSET before reuse
+	broken              // lost, timed out or 421: close
+	stale               // broken before MAIL was accepted: nothing was done
+)
+
+// afterError is the state an error leaves: broken when the connection
+// failed or the server is closing it (421), else state.
+func afterError(err error, state after) after {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code == 421 {
+		return broken
 	}
+	return state
+}
+
+// release puts s back in the cache after a transaction, with RSET first
+// when one may be open, or ends it. go-smtp's Reset forgets the EHLO, and
+// its Extension would say it again on the next use and answer "no" when
+// that fails on a connection closed meanwhile (a message needing SMTPUTF8
+// would bounce): EHLO now, so that a cached connection needs none.
+func (r *Relay) release(s *session, state after) {
+	switch {
+	case state == clean, state == dirty && s.c.Reset() == nil && s.c.Hello(r.o.Hostname) == nil:
+		r.cache.put(s)
+	default:
+		s.c.Close()
+	}
+}
+
+// transaction sends msg to the recipients in open over c: MAIL, RCPT,
+// DATA. Its *Result is as attempt's.
+func (r *Relay) transaction(c *smtp.Client, msg *Message, open []int, results []Result, where, name string) (*Result, after) {
 	if msg.SMTPUTF8 {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
 			for _, i := range open {
 				results[i] = Result{Code: "5.6.7", Reply: where + " does not support SMTPUTF8, which the message needs", Relay: where, RemoteMTA: name}
 			}
-			c.Quit()
-			return nil
+			return nil, clean
 		}
 	}
 	mo := &smtp.MailOptions{Size: msg.Size, UTF8: msg.SMTPUTF8, EnvelopeID: msg.EnvID}
@@ -299,121 +392,169 @@ func (r *Relay) attempt(ctx context.Context, name string, ap netip.AddrPort, msg
 	}
 	if err := c.Mail(msg.From, mo); err != nil {
 		res := smtpResult(err, where, name, "MAIL FROM")
+		if afterError(err, clean) == broken {
+			return &res, stale
+		}
 		if strings.HasPrefix(res.Code, "5") {
 			for _, i := range open {
 				results[i] = res
 			}
-			c.Quit()
-			return nil
+			return nil, clean
 		}
-		return &res
+		return &res, clean
 	}
 	var accepted []int
 	for _, i := range open {
 		rc := msg.Recipients[i]
 		if err := c.Rcpt(rc.Addr, rcptOptions(rc)); err != nil {
 			results[i] = smtpResult(err, where, name, "RCPT TO")
-			if isNetErr(err) {
-				return &results[i]
+			if afterError(err, dirty) == broken {
+				return &results[i], broken
 			}
 			continue
 		}
 		accepted = append(accepted, i)
 	}
 	if len(accepted) == 0 {
-		c.Quit()
-		return nil
+		return nil, dirty // MAIL was accepted: the transaction is open
 	}
-	res := r.data(c, msg, where, name)
+	res, state := r.data(c, msg, where, name)
 	for _, i := range accepted {
 		results[i] = res
 	}
-	c.Quit()
-	return nil
+	return nil, state
 }
 
 // data sends the message and returns the server's verdict on it.
-func (r *Relay) data(c *smtp.Client, msg *Message, where, name string) Result {
+func (r *Relay) data(c *smtp.Client, msg *Message, where, name string) (Result, after) {
 	w, err := c.Data()
 	if err != nil {
-		return smtpResult(err, where, name, "DATA")
+		return smtpResult(err, where, name, "DATA"), afterError(err, dirty)
 	}
 	if _, err := io.Copy(w, msg.Body()); err != nil {
 		w.Close()
-		return Result{Code: "4.4.2", Reply: "lost connection with " + where + " while sending message body: " + err.Error(), Relay: where, RemoteMTA: name}
+		return Result{Code: "4.4.2", Reply: "lost connection with " + where + " while sending message body: " + err.Error(), Relay: where, RemoteMTA: name}, broken
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return smtpResult(err, where, name, "end of DATA")
+		// Any reply to the final dot ends the transaction.
+		return smtpResult(err, where, name, "end of DATA"), afterError(err, clean)
 	}
 	reply := "250 " + oneLine(resp.StatusText)
-	return Result{Code: "2.0.0", Reply: reply, Relay: where, RemoteMTA: name, Diagnostic: reply}
+	return Result{Code: "2.0.0", Reply: reply, Relay: where, RemoteMTA: name, Diagnostic: reply}, clean
 }
 
-// connect dials ap and speaks up to MAIL: greeting, EHLO, STARTTLS.
+// open makes a new connection set up as k: connect, then AUTH to the
+// smarthost.
+func (r *Relay) open(ctx context.Context, k connKey, where string) (*session, *Result) {
+	s, fail := r.connect(ctx, k, where)
+	if fail != nil || !k.auth {
+		return s, fail
+	}
+	c := s.c
+	var a sasl.Client
+	switch {
+	case c.SupportsAuth("PLAIN"):
+		a = sasl.NewPlainClient("", r.o.Auth.User, r.o.Auth.Password)
+	case c.SupportsAuth("LOGIN"):
+		a = sasl.NewLoginClient(r.o.Auth.User, r.o.Auth.Password)
+	default:
+		s.quit()
+		return nil, &Result{Code: "4.7.0", Reply: where + " offers no AUTH PLAIN or LOGIN", Relay: where}
+	}
+	if err := c.Auth(a); err != nil {
+		c.Close()
+		// A refused login is our configuration's fault: wait for a fix.
+		res := smtpResult(err, where, k.name, "AUTH")
+		res.Code = "4" + res.Code[1:]
+		return nil, &res
+	}
+	return s, nil
+}
+
+// connect dials k.addr and speaks up to MAIL: greeting, EHLO, STARTTLS
+// as k.level asks.
 //
 // go-smtp's Client cannot start TLS on a session it has opened, only in
 // NewClientStartTLS, which greets with "EHLO localhost" and fails when
 // STARTTLS is not offered. So a first connection tries that (then EHLO
 // again with our name inside TLS, and a NOOP that makes the handshake
-// happen now rather than at MAIL); when the server has no STARTTLS, or it or
-// the handshake fails, a second connection goes on without TLS, as
-// Postfix's "may" level does, and the address is remembered for an hour so
-// that the next messages dial once.
-func (r *Relay) connect(ctx context.Context, name string, ap netip.AddrPort, where string) (*smtp.Client, bool, *Result) {
-	mustTLS := r.o.Auth != nil && r.o.RelayHost != ""
-	if mustTLS || !r.skipTLS(ap.String()) {
-		conn, fail := r.dial(ctx, ap, where)
+// happen now rather than at MAIL). At TLSMay, when the server has no
+// STARTTLS, or it or the handshake fails, a second connection goes on
+// without TLS, as Postfix's "may" level does, and the address is
+// remembered for an hour so that the next messages dial once. At
+// TLSEncrypt and TLSVerify that failure is the result.
+func (r *Relay) connect(ctx context.Context, k connKey, where string) (*session, *Result) {
+	name := k.name
+	required := !k.level.below(TLSEncrypt)
+	if required || k.level == TLSMay && !r.skipTLS(k.addr.String()) {
+		tc, fail := r.dial(ctx, k.addr, where)
 		if fail != nil {
-			return nil, false, fail
+			return nil, fail
 		}
-		cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !mustTLS || r.o.InsecureTLS, RootCAs: r.o.RootCAs}
-		c, err := smtp.NewClientStartTLS(conn, cfg)
+		cfg := &tls.Config{ServerName: name, InsecureSkipVerify: k.level != TLSVerify, RootCAs: r.o.RootCAs}
+		c, err := smtp.NewClientStartTLS(tc, cfg)
 		if err == nil {
 			c.CommandTimeout, c.SubmissionTimeout = r.o.CommandTimeout, r.o.DataTimeout
 			if err = c.Hello(r.o.Hostname); err == nil {
 				err = c.Noop()
 			}
 			if err == nil {
-				return c, true, nil
+				return &session{c: c, tc: tc, key: k, born: time.Now()}, nil
 			}
 			c.Close()
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			res := smtpResult(err, where, name, "STARTTLS")
-			return nil, false, &res
+			return nil, &res
 		}
-		if mustTLS {
-			res := smtpResult(err, where, name, "STARTTLS")
-			res.Code = "4" + res.Code[1:]
-			if res.Code == "4.4.2" {
-				res.Reply = "TLS with " + where + " failed: " + oneLine(err.Error())
-			}
-			return nil, false, &res
+		if required {
+			return nil, tlsFailure(err, where, name)
 		}
 		r.mu.Lock()
-		r.noTLS[ap.String()] = time.Now()
+		r.noTLS[k.addr.String()] = time.Now()
 		r.mu.Unlock()
 	}
-	conn, fail := r.dial(ctx, ap, where)
+	tc, fail := r.dial(ctx, k.addr, where)
 	if fail != nil {
-		return nil, false, fail
+		return nil, fail
 	}
-	c := r.newClient(conn)
+	c := smtp.NewClient(tc)
+	c.CommandTimeout, c.SubmissionTimeout = r.o.CommandTimeout, r.o.DataTimeout
 	if err := c.Hello(r.o.Hostname); err != nil {
 		c.Close()
 		res := smtpResult(err, where, name, "EHLO")
-		return nil, false, &res
+		return nil, &res
 	}
 	// Hello only names us; the greeting and EHLO happen at the first
 	// command. Let their failure be seen here, as a failure of this host.
 	if err := c.Noop(); err != nil {
 		c.Close()
 		res := smtpResult(err, where, name, "EHLO")
-		return nil, false, &res
+		return nil, &res
 	}
-	return c, false, nil
+	return &session{c: c, tc: tc, key: k, born: time.Now()}, nil
+}
+
+// errNoSTARTTLS is go-smtp's NewClientStartTLS error when the server does
+// not offer STARTTLS; it has no sentinel (TestTLSPolicy pins the text).
+const errNoSTARTTLS = "smtp: server doesn't support STARTTLS"
+
+// tlsFailure is the result when TLS is required and could not be had:
+// 4.7.4 when not offered, the server's reply to STARTTLS as a 4xx, else
+// 4.7.5 (the handshake or the certificate failed).
+func tlsFailure(err error, where, name string) *Result {
+	var se *smtp.SMTPError
+	switch {
+	case err.Error() == errNoSTARTTLS:
+		return &Result{Code: "4.7.4", Reply: "TLS is required, but was not offered by " + where, Relay: where, RemoteMTA: name}
+	case errors.As(err, &se):
+		res := smtpResult(err, where, name, "STARTTLS")
+		res.Code = "4" + res.Code[1:]
+		return &res
+	}
+	return &Result{Code: "4.7.5", Reply: "TLS with " + where + " failed: " + oneLine(err.Error()), Relay: where, RemoteMTA: name}
 }
 
 func (r *Relay) skipTLS(addr string) bool {
@@ -423,7 +564,7 @@ func (r *Relay) skipTLS(addr string) bool {
 	return ok && time.Since(t) < time.Hour
 }
 
-func (r *Relay) dial(ctx context.Context, ap netip.AddrPort, where string) (net.Conn, *Result) {
+func (r *Relay) dial(ctx context.Context, ap netip.AddrPort, where string) (*timeoutConn, *Result) {
 	d := net.Dialer{Timeout: r.o.DialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", ap.String())
 	if err != nil {
@@ -435,13 +576,6 @@ func (r *Relay) dial(ctx context.Context, ap netip.AddrPort, where string) (net.
 		return nil, &Result{Code: "4.4.1", Reply: "connect to " + where + ": " + reason}
 	}
 	return &timeoutConn{Conn: conn, timeout: r.o.CommandTimeout}, nil
-}
-
-func (r *Relay) newClient(conn net.Conn) *smtp.Client {
-	c := smtp.NewClient(conn)
-	c.CommandTimeout = r.o.CommandTimeout
-	c.SubmissionTimeout = r.o.DataTimeout
-	return c
 }
 
 // timeoutConn puts a deadline on every read and write, so that a peer
@@ -530,11 +664,6 @@ func smtpResult(err error, where, name, stage string) Result {
 		return Result{Code: "4.4.2", Reply: "conversation with " + where + " timed out while sending " + stage, Relay: where, RemoteMTA: name}
 	}
 	return Result{Code: "4.4.2", Reply: "lost connection with " + where + " while sending " + stage + ": " + oneLine(err.Error()), Relay: where, RemoteMTA: name}
-}
-
-func isNetErr(err error) bool {
-	var se *smtp.SMTPError
-	return err != nil && !errors.As(err, &se)
 }
 
 func oneLine(s string) string {

@@ -140,8 +140,8 @@ func TestOneTransactionPerDestination(t *testing.T) {
 	}
 }
 
-// The smarthost: AUTH over verified STARTTLS; a smarthost name that does
-// not resolve defers, never bounces.
+// The smarthost: AUTH over verified STARTTLS, once for two messages on one
+// connection; a smarthost name that does not resolve defers, never bounces.
 func TestSmarthost(t *testing.T) {
 	port := relaytest.FreePort(t)
 	cert, pool := relaytest.Cert(t, "smarthost.test")
@@ -151,13 +151,19 @@ func TestSmarthost(t *testing.T) {
 	opts := relay.Options{Hostname: "box.test", Resolver: &relay.Resolver{Servers: []string{d.Addr}}, Port: 25,
 		RelayHost: fmt.Sprintf("[smarthost.test]:%d", port), Auth: &relay.Credentials{User: "cron@box", Password: "s3cret:with:colons"},
 		RootCAs: pool, CommandTimeout: 2 * time.Second}
-	res := relay.New(opts).Deliver(context.Background(), "anywhere.example", message(false, "x@anywhere.example"))
-	if !res[0].Delivered() || len(sink.Messages()) != 1 {
-		t.Fatalf("via smarthost: %+v", res)
+	r := relay.New(opts)
+	for range 2 {
+		if res := r.Deliver(context.Background(), "anywhere.example", message(false, "x@anywhere.example")); !res[0].Delivered() {
+			t.Fatalf("via smarthost: %+v", res)
+		}
+	}
+	r.Close()
+	if len(sink.Messages()) != 2 || sink.Conns() != 1 || !sink.Messages()[1].TLS {
+		t.Fatalf("%d messages over %d connections, want 2 over 1, inside TLS", len(sink.Messages()), sink.Conns())
 	}
 
 	opts.Auth.Password = "wrong"
-	res = relay.New(opts).Deliver(context.Background(), "anywhere.example", message(false, "x@anywhere.example"))
+	res := relay.New(opts).Deliver(context.Background(), "anywhere.example", message(false, "x@anywhere.example"))
 	if !res[0].Temporary() {
 		t.Errorf("refused login should defer: %+v", res)
 	}

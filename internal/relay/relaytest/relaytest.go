@@ -1,7 +1,8 @@
 // Package relaytest provides what relay tests talk to, on loopback only: a
 // DNS server (miekg/dns) serving records given in zone-file syntax, and
 // "remote" SMTP servers (go-smtp) that accept, refuse with 4xx or 5xx, drop
-// the connection or stall. The runner's tests and test/ use it too.
+// the connection, close it after a message or stall, and count their TCP
+// connections. The runner's tests and test/ use it too.
 package relaytest
 
 import (
@@ -131,6 +132,7 @@ type Message struct {
 	Data []byte
 	Mail *smtp.MailOptions
 	Rcpt []*smtp.RcptOptions
+	TLS  bool // it came inside STARTTLS
 }
 
 // Sink is a "remote" SMTP server.
@@ -142,10 +144,14 @@ type Sink struct {
 	Data func(m *Message) error
 	// Auth, when set, requires AUTH PLAIN with this user and password.
 	AuthUser, AuthPass string
+	// CloseAfterData closes each connection right after its first
+	// message's reply, as a server whose idle timeout is short.
+	CloseAfterData bool
 
 	mu       sync.Mutex
 	messages []*Message
 	conns    int
+	live     map[*countedConn]bool
 	server   *smtp.Server
 }
 
@@ -158,17 +164,14 @@ func Reply(code int, enhanced smtp.EnhancedCode, text string) error {
 // when cert is not nil; it stops at the end of the test.
 func NewSink(t testing.TB, addr string, cert *tls.Certificate) *Sink {
 	t.Helper()
-	s := &Sink{}
+	s := &Sink{live: map[*countedConn]bool{}}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Addr = ln.Addr().String()
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		s.mu.Lock()
-		s.conns++
-		s.mu.Unlock()
-		return &session{s: s}, nil
+		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "sink.test"
 	srv.EnableSMTPUTF8 = true
@@ -180,7 +183,7 @@ func NewSink(t testing.TB, addr string, cert *tls.Certificate) *Sink {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
 	}
 	s.server = srv
-	go srv.Serve(ln)
+	go srv.Serve(countingListener{ln, s})
 	t.Cleanup(func() { srv.Close() })
 	return s
 }
@@ -202,10 +205,33 @@ func (s *Sink) Conns() int {
 	return s.conns
 }
 
+// Open counts the connections to the sink not yet closed.
+func (s *Sink) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live)
+}
+
+// CloseAll closes every open connection, as a server that restarts or
+// drops idle clients; it goes on listening.
+func (s *Sink) CloseAll() {
+	s.mu.Lock()
+	var cs []*countedConn
+	for c := range s.live {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
 type session struct {
 	s      *Sink
+	conn   *smtp.Conn
 	m      *Message
 	authed bool
+	done   bool // a message was accepted
 }
 
 func (ss *session) AuthMechanisms() []string {
@@ -228,6 +254,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.AuthUser != "" && !ss.authed {
 		return smtp.ErrAuthRequired
+	}
+	if ss.m != nil {
+		// RFC 5321 §4.1.4, as Postfix answers; go-smtp lets it pass.
+		return Reply(503, smtp.EnhancedCode{5, 5, 1}, "nested MAIL command")
 	}
 	ss.m = &Message{From: from, Mail: opts}
 	return nil
@@ -253,6 +283,7 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	ss.m.Data = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	_, ss.m.TLS = ss.conn.TLSConnectionState()
 	ss.s.mu.Lock()
 	f := ss.s.Data
 	ss.s.mu.Unlock()
@@ -264,11 +295,58 @@ func (ss *session) Data(r io.Reader) error {
 	ss.s.mu.Lock()
 	ss.s.messages = append(ss.s.messages, ss.m)
 	ss.s.mu.Unlock()
+	ss.done = true
 	return nil
 }
 
-func (ss *session) Reset()        { ss.m = nil }
+// Reset comes after EHLO, RSET and the reply to DATA.
+func (ss *session) Reset() {
+	ss.m = nil
+	ss.s.mu.Lock()
+	closing := ss.done && ss.s.CloseAfterData
+	ss.s.mu.Unlock()
+	if closing {
+		// Not ss.conn.Close: go-smtp holds the lock it takes.
+		ss.conn.Conn().Close()
+	}
+}
+
 func (ss *session) Logout() error { return nil }
+
+// countingListener counts the sink's TCP connections (go-smtp makes a
+// session per EHLO and again after STARTTLS: those are not connections).
+type countingListener struct {
+	net.Listener
+	s *Sink
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &countedConn{Conn: c, s: l.s}
+	l.s.mu.Lock()
+	l.s.conns++
+	l.s.live[cc] = true
+	l.s.mu.Unlock()
+	return cc, nil
+}
+
+type countedConn struct {
+	net.Conn
+	s    *Sink
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.live, c)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
 
 // SetRcpt replaces the recipient policy while the sink runs.
 func (s *Sink) SetRcpt(f func(to string) error) {
