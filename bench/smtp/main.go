@@ -17,8 +17,8 @@
 //	         `bash ../shared/bench/reference.sh smtp` in the same sitting;
 //	         without it, the 267–316 msg/s of issue 5)
 //
-// With -e2e the runner daemon runs beside smtpd (woken by each queued
-// message, as installed) and bench@bench.test is a virtual user: the
+// With -e2e smtpd starts its queue runner, as installed (woken by each
+// queued message), and bench@bench.test is a virtual user: the
 // figure is then end to end, smtp-source's first connection to the last
 // file in the user's Maildir/new, the work of reference.sh's "end-to-end
 // in Maildir/new" line (Postfix: smtpd → cleanup → qmgr → local), with CPU
@@ -41,6 +41,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"yubin/internal/queue"
@@ -59,22 +60,18 @@ func main() {
 	size := flag.Int("l", 4096, "message size in bytes")
 	base := flag.String("dir", "/var/tmp", "base of the temp dir (a real disk)")
 	smtpd := flag.String("smtpd", "bin/smtpd", "the smtpd binary")
-	runner := flag.String("runner", "bin/runner", "the runner binary (-e2e)")
-	e2e := flag.Bool("e2e", false, "end to end: the runner delivers into a Maildir as smtpd queues")
+	e2e := flag.Bool("e2e", false, "end to end: smtpd's runner delivers into a Maildir as smtpd queues")
 	source := flag.String("smtp-source", "/usr/sbin/smtp-source", "Postfix's smtp-source")
 	postfix := flag.Float64("postfix", 0, "Postfix's msg/s from reference.sh smtp in the same sitting")
 	flag.Parse()
-	if !*e2e {
-		*runner = ""
-	}
-	if err := run(*sessions, *msgs, *size, *base, *smtpd, *runner, *source, *postfix); err != nil {
+	if err := run(*sessions, *msgs, *size, *base, *smtpd, *e2e, *source, *postfix); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/smtp:", err)
 		os.Exit(1)
 	}
 }
 
-// run measures smtpd, and with a runner binary the whole way into a Maildir.
-func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix float64) error {
+// run measures smtpd, and with e2e the whole way into a Maildir.
+func run(sessions, msgs, size int, base, smtpd string, e2e bool, source string, postfix float64) error {
 	if _, err := os.Stat(source); err != nil {
 		return fmt.Errorf("%v (apt-get install postfix, keeping its daemon off)", err)
 	}
@@ -110,7 +107,7 @@ func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix f
 		"smtp_listen = " + addr, "submission_listen =", "mail_owner = " + owner}
 	aliases := "bench: root\n"
 	maildir := filepath.Join(dir, "mail", "bench", "new")
-	if runner != "" {
+	if e2e {
 		aliases = ""
 		users := filepath.Join(dir, "users")
 		os.WriteFile(users, []byte(fmt.Sprintf("bench:*:%d:%d:\n", os.Geteuid(), os.Getegid())), 0o644)
@@ -121,18 +118,14 @@ func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix f
 	if err := queue.New(qdir).Init(-1, -1); err != nil {
 		return err
 	}
-	var pids []int
-	for _, prog := range [][]string{{smtpd, "-C", conf}, {runner, "-C", conf, "--interval", "1h"}} {
-		if prog[0] == "" {
-			continue
-		}
-		cmd := exec.Command(prog[0], prog[1:]...)
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		defer cmd.Process.Kill()
-		pids = append(pids, cmd.Process.Pid)
+	cmd := exec.Command(smtpd, "-C", conf, "--no-runner")
+	if e2e {
+		cmd = exec.Command(smtpd, "-C", conf)
 	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -144,7 +137,7 @@ func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix f
 		}
 	}
 
-	before, cpuBefore, procBefore := diskSnap(dev), machineCPU(), procsCPU(pids)
+	before, cpuBefore, procBefore := diskSnap(dev), machineCPU(), treeCPU(cmd.Process.Pid)
 	start := time.Now()
 	out, err := exec.Command(source, "-s", strconv.Itoa(sessions), "-m", strconv.Itoa(msgs), "-l", strconv.Itoa(size),
 		"-f", "a@bench.test", "-t", "bench@bench.test", addr).CombinedOutput()
@@ -153,7 +146,7 @@ func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix f
 		return fmt.Errorf("smtp-source: %v\n%s", err, out)
 	}
 	what, done := "smtpd accept", wall
-	if runner != "" {
+	if e2e {
 		what = "end to end into Maildir/new"
 		if done, err = delivered(maildir, msgs, start); err != nil {
 			return err
@@ -167,16 +160,16 @@ func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix f
 			return fmt.Errorf("%d messages queued, want %d: no figure", len(ids), msgs)
 		}
 	}
-	after, cpuAfter, procAfter := diskSnap(dev), machineCPU(), procsCPU(pids)
+	after, cpuAfter, procAfter := diskSnap(dev), machineCPU(), treeCPU(cmd.Process.Pid)
 	rate := float64(msgs) / done.Seconds()
 	hz := 100.0 // USER_HZ: the kernel's clock ticks in /proc
-	if runner != "" {
+	if e2e {
 		fmt.Printf("  %-44s %6.0f msg/s  (%.2f s)\n", "smtpd accept (smtp-source's wall time)", float64(msgs)/wall.Seconds(), wall.Seconds())
 	}
 	fmt.Printf("  %-44s %6.0f msg/s  (%.2f s)\n", what, rate, done.Seconds())
 	progs := filepath.Base(smtpd)
-	if runner != "" {
-		progs += " + " + filepath.Base(runner)
+	if e2e {
+		progs += " + runner"
 	}
 	fmt.Printf("  %-44s %6.2f ms/msg  (machine-wide: %.2f ms/msg)\n", progs+" CPU",
 		1000*float64(procAfter-procBefore)/hz/float64(msgs), 1000*float64(cpuAfter-cpuBefore)/hz/float64(msgs))
@@ -185,7 +178,7 @@ func run(sessions, msgs, size int, base, smtpd, runner, source string, postfix f
 	fmt.Printf("  %-44s %6.0f%%   (a message is one commit)\n", what+" vs commit limit", 100*rate/limit)
 	if postfix > 0 {
 		fmt.Printf("  %-44s %6.2f×   (Postfix %.0f msg/s, same sitting; aim 2×)\n", what+" vs Postfix", rate/postfix, postfix)
-	} else if runner != "" {
+	} else if e2e {
 		fmt.Printf("  %-44s %.1f–%.1f×  (Postfix 3.7 %d–%d msg/s end to end, issue 6; aim 2×)\n", what+" vs Postfix",
 			rate/postfixE2EHigh, rate/postfixE2ELow, postfixE2ELow, postfixE2EHigh)
 	} else {
@@ -318,11 +311,15 @@ func delivered(dir string, want int, start time.Time) (time.Duration, error) {
 	}
 }
 
-// procsCPU is the user and system jiffies of processes.
-func procsCPU(pids []int) int64 {
-	var sum int64
-	for _, pid := range pids {
-		sum += procCPU(pid)
+// treeCPU is the user and system jiffies of a process and its children
+// (smtpd and its runner).
+func treeCPU(pid int) int64 {
+	sum := procCPU(pid)
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, f := range strings.Fields(string(b)) {
+		if child, err := strconv.Atoi(f); err == nil {
+			sum += procCPU(child)
+		}
 	}
 	return sum
 }
