@@ -108,6 +108,10 @@ func options(cfg *config.Config, q *queue.Queue) (runner.Options, error) {
 	if bounceLimit == 0 {
 		bounceLimit = -1
 	}
+	delayWarning := cfg.DelayWarningTime
+	if delayWarning == 0 {
+		delayWarning = -1
+	}
 	return runner.Options{
 		Queue: q, Hostname: cfg.Hostname, LocalDomains: cfg.LocalDomains,
 		Aliases: cfg.Aliases, UsersFile: cfg.UsersFile, MailOwner: cfg.MailOwner,
@@ -115,7 +119,7 @@ func options(cfg *config.Config, q *queue.Queue) (runner.Options, error) {
 		Relay:       relay.New(ro),
 		Concurrency: cfg.QueueConcurrency, DestinationConcurrency: cfg.DestinationConcurrency,
 		MinBackoff: cfg.MinBackoffTime, MaxBackoff: cfg.MaxBackoffTime, MaxQueueLifetime: cfg.MaxQueueLifetime,
-		BounceLimit: bounceLimit,
+		DelayWarning: delayWarning, BounceLimit: bounceLimit,
 	}, nil
 }
 

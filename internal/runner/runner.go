@@ -88,6 +88,7 @@ const (
 	DefaultConcurrency      = 10
 	DefaultDestConcurrency  = 20
 	DefaultBounceLimit      = 100
+	DefaultDelayWarning     = 4 * time.Hour // sendmail's Timeout.queuewarn
 	DefaultInterval         = 5 * time.Minute
 )
 
@@ -106,6 +107,7 @@ type Options struct {
 	DestinationConcurrency int // transactions at once per destination; 0 DefaultDestConcurrency
 	MinBackoff, MaxBackoff time.Duration
 	MaxQueueLifetime       time.Duration
+	DelayWarning           time.Duration // age of a deferred message that warns its sender; 0 DefaultDelayWarning, <0 never
 	BounceLimit            int           // DSNs per sender per hour; 0 DefaultBounceLimit, <0 no limit
 	Interval               time.Duration // Run: time between queue scans; 0 DefaultInterval
 
@@ -118,13 +120,13 @@ type Options struct {
 }
 
 // Runner keeps what outlives one queue run: per-destination slots and the
-// bounce counts.
+// bounce counts (shared with other runners through the queue).
 type Runner struct {
 	o Options
 
 	mu      sync.Mutex
 	slots   map[string]chan struct{}
-	bounces map[string][]time.Time // sender → DSN times in the last hour
+	bounces *queue.DSNLog
 }
 
 // New returns a Runner with o's defaults filled in.
@@ -150,19 +152,27 @@ func New(o Options) *Runner {
 	if o.BounceLimit == 0 {
 		o.BounceLimit = DefaultBounceLimit
 	}
+	if o.DelayWarning == 0 {
+		o.DelayWarning = DefaultDelayWarning
+	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
 	}
 	if o.Relay == nil {
 		o.Relay = relay.New(relay.Options{Hostname: o.Hostname})
 	}
-	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: map[string][]time.Time{}}
+	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: o.Queue.DSNLog(time.Hour)}
 }
+
+// Close releases what the Runner holds open.
+func (r *Runner) Close() error { return r.bounces.Close() }
 
 // Once runs the queue once: every message that is due (all, with
 // o.Force), N at a time, and returns when they are done.
 func Once(ctx context.Context, o Options) error {
-	_, err := New(o).Scan(ctx, o.Force)
+	r := New(o)
+	defer r.Close()
+	_, err := r.Scan(ctx, o.Force)
 	return err
 }
 
@@ -173,6 +183,7 @@ func Once(ctx context.Context, o Options) error {
 // flight have stopped.
 func Run(ctx context.Context, o Options) error {
 	r := New(o)
+	defer r.Close()
 	wl, err := o.Queue.ListenWake()
 	if err != nil {
 		return err
@@ -346,23 +357,15 @@ func (r *Runner) backoff(arrival, now time.Time) time.Duration {
 	return min(max(d, r.o.MinBackoff), r.o.MaxBackoff)
 }
 
-// allowBounce counts a DSN to sender against the hourly limit.
-func (r *Runner) allowBounce(sender string, now time.Time) bool {
+// allowBounce counts a DSN to sender against the hourly limit, in the
+// queue's DSN log that every runner shares.
+func (r *Runner) allowBounce(id, sender string, now time.Time) bool {
 	if r.o.BounceLimit < 0 {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ts := r.bounces[sender][:0]
-	for _, t := range r.bounces[sender] {
-		if now.Sub(t) < time.Hour {
-			ts = append(ts, t)
-		}
+	ok, err := r.bounces.Allow(sender, r.o.BounceLimit, now)
+	if err != nil {
+		maillog.RunnerError(id, err.Error())
 	}
-	if len(ts) >= r.o.BounceLimit {
-		r.bounces[sender] = ts
-		return false
-	}
-	r.bounces[sender] = append(ts, now)
-	return true
+	return ok
 }

@@ -306,3 +306,102 @@ func TestHoldReleaseRequeue(t *testing.T) {
 		t.Fatalf("after requeue: sink %d, queue %d", len(sink.Messages()), len(w.envelopes()))
 	}
 }
+
+// A message deferred past DelayWarning warns its sender once, however many
+// attempts and runners follow, about the recipients whose NOTIFY asks for
+// it; the warning is an RFC 3464 report that Python's email package reads:
+// Action: delayed, the 4.x.x status, Will-Retry-Until, the header only.
+func TestDelayWarningOnce(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted") })
+	w.opts.DelayWarning = time.Millisecond
+	env := &queue.Envelope{From: "alice@here.test", Proto: "local", Recipients: []*queue.Recipient{
+		{Addr: "bob@there.test"}, {Addr: "carol@there.test", Notify: "FAILURE"},
+		{Addr: "dave@there.test", Notify: "SUCCESS,DELAY"}, {Addr: "erin@there.test", Notify: "NEVER"}}}
+	qw, err := w.q.Create(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(qw, "From: alice@here.test\nSubject: slow\n\nthe body\n")
+	if err := qw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	w.enqueue("", "frank@there.test") // a bounce is never warned about either
+	time.Sleep(5 * time.Millisecond)
+	w.once(false)
+	// Later runs leave the warning queued, and attempt the message again.
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" }
+	w.once(true)
+	w.once(true)
+	warnings := 0
+	var dsn string
+	for _, e := range w.envelopes() {
+		if e.ID == qw.ID() {
+			if rc := e.Recipients[0]; rc.State != queue.Deferred || rc.Attempts != 3 || rc.Warned.IsZero() {
+				t.Errorf("bob: %v after %d attempts, warned %v", rc.State, rc.Attempts, rc.Warned)
+			}
+		}
+		if e.From == "" && e.Recipients[0].Addr == "alice@here.test" {
+			warnings++
+			dsn = w.bounces()["alice@here.test"]
+		}
+	}
+	if warnings != 1 {
+		t.Fatalf("%d delay warnings queued, want 1", warnings)
+	}
+	py := `
+import sys, email
+m = email.message_from_string(sys.stdin.read())
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status"
+parts = m.get_payload()
+assert "WARNING MESSAGE ONLY" in parts[0].get_payload(), parts[0].get_payload()
+blocks = parts[1].get_payload()
+for b in blocks[1:]:
+    assert b["Will-Retry-Until"], b
+    print(b["Final-Recipient"], "|", b["Action"], "|", b["Status"], "|", b["Diagnostic-Code"])
+print(parts[2].get_content_type(), "the body" in str(parts[2]))
+`
+	cmd := exec.Command("python3", "-c", py)
+	cmd.Stdin = strings.NewReader(dsn)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s\n%s", err, out, dsn)
+	}
+	want := "rfc822; bob@there.test | delayed | 4.7.1 | smtp; 451 4.7.1 greylisted\n" +
+		"rfc822; dave@there.test | delayed | 4.7.1 | smtp; 451 4.7.1 greylisted\n" +
+		"text/rfc822-headers False\n"
+	if string(out) != want {
+		t.Errorf("python read:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// The bounce cap holds across runner processes: a second run (Once again,
+// as the next sendmail -q) counts the bounces of the first.
+func TestBounceCapSharedAcrossRuns(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].Rcpt = func(string) error { return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "no") }
+	w.opts.BounceLimit = 3
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" } // leave the bounces queued
+	bounces := func() int {
+		n := 0
+		for _, e := range w.envelopes() {
+			if e.From == "" {
+				n++
+			}
+		}
+		return n
+	}
+	w.enqueue("list@here.test", "bob@there.test")
+	w.enqueue("list@here.test", "bob@there.test")
+	w.once(false)
+	if n := bounces(); n != 2 {
+		t.Fatalf("first run: %d bounces, want 2", n)
+	}
+	w.enqueue("list@here.test", "bob@there.test")
+	w.enqueue("list@here.test", "bob@there.test")
+	w.once(false)
+	if n := bounces(); n != 3 {
+		t.Fatalf("after the second run: %d bounces, want 3", n)
+	}
+}
