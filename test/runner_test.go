@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
+	"yubin/internal/queue"
 	"yubin/internal/relay/relaytest"
 )
 
@@ -208,5 +212,53 @@ func TestSMTPSessionRelayedToSink(t *testing.T) {
 	msgs := sink.Messages()
 	if len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), "Subject: via smtp") || msgs[0].From != "alice@"+s.hostname {
 		t.Fatalf("sink: %+v", msgs)
+	}
+}
+
+// Mail deferred past delay_warning_time warns its sender once, whatever
+// number of sendmail -q runs follow: the warning lands in the sender's
+// Maildir, and Python's email package reads it as an RFC 3464 report of a
+// delay (Action: delayed, Status 4.x.x) with the original header only.
+func TestDelayWarningReachesSender(t *testing.T) {
+	s, sink, mail := relaySystem(t, "delay_warning_time = 1s")
+	sink.SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted, try again") })
+	if r := s.run("Subject: slow one\n\nbody\n", "sendmail", "-f", "alice@"+s.hostname, "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for range 4 { // the first queues the warning, the second delivers it
+		if r := s.run("", "sendmail", "-q"); r.code != 0 {
+			t.Fatalf("sendmail -q: %d %s", r.code, r.stderr)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(mail, "alice", "Maildir", "new", "*"))
+	if len(files) != 1 {
+		t.Fatalf("alice has %d messages, want one warning", len(files))
+	}
+	if q := s.queue(); len(q) != 1 || q[0].Recipients[0].State != queue.Deferred || q[0].Recipients[0].Warned.IsZero() {
+		t.Fatalf("queue: want the deferred, warned message only, got %d messages", len(q))
+	}
+	py := `
+import sys, email
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status", m.get_param("report-type")
+assert m["Return-Path"] == "<>", m["Return-Path"]
+text, status, original = m.get_payload()
+assert status.get_content_type() == "message/delivery-status"
+rcpt = status.get_payload()[1]
+assert rcpt["Status"].startswith("4."), rcpt["Status"]
+assert rcpt["Will-Retry-Until"], rcpt
+assert original.get_content_type() == "text/rfc822-headers", original.get_content_type()
+assert "Subject: slow one" in original.get_payload() and "body" not in original.get_payload()
+print(rcpt["Final-Recipient"], "|", rcpt["Action"], "|", rcpt["Status"])
+`
+	out, err := exec.Command("python3", "-c", py, files[0]).CombinedOutput()
+	if err != nil {
+		b, _ := os.ReadFile(files[0])
+		t.Fatalf("python: %v\n%s\n%s", err, out, b)
+	}
+	if got, want := string(out), "rfc822; carol@there.test | delayed | 4.7.1\n"; got != want {
+		t.Errorf("python read %q, want %q", got, want)
 	}
 }
