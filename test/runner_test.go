@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -261,4 +262,38 @@ print(rcpt["Final-Recipient"], "|", rcpt["Action"], "|", rcpt["Status"])
 	if got, want := string(out), "rfc822; carol@there.test | delayed | 4.7.1\n"; got != want {
 		t.Errorf("python read %q, want %q", got, want)
 	}
+}
+
+// smtpd -flush, as Postfix's postqueue -f, makes the queue daemon attempt
+// deferred mail now rather than in an hour; with no daemon listening it
+// says so and exits 75 (EX_TEMPFAIL).
+func TestSmtpdFlush(t *testing.T) {
+	s, sink, _ := relaySystem(t, "min_backoff_time = 1h", "max_backoff_time = 1h")
+	if r := s.run("", "smtpd", "-flush"); r.code != 75 || !strings.Contains(r.stderr, "no queue runner is listening") {
+		t.Fatalf("smtpd -flush without a daemon: exit %d %q; want 75 and why", r.code, r.stderr)
+	}
+	var calls atomic.Int32
+	sink.SetRcpt(func(string) error {
+		if calls.Add(1) == 1 {
+			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
+		}
+		return nil
+	})
+	d := s.command("runner", "--interval", "1h")
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.queueDir, "wake")); return err == nil })
+	if r := s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		q := s.queue()
+		return len(q) == 1 && q[0].Recipients[0].State == queue.Deferred && !q[0].Active
+	})
+	if r := s.run("", "smtpd", "-flush"); r.code != 0 {
+		t.Fatalf("smtpd -flush: exit %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool { return len(sink.Messages()) == 1 && len(s.queue()) == 0 })
 }

@@ -56,7 +56,9 @@ func run(c *cli.Context) error {
 		if c.Duration("interval") > 0 {
 			return cli.Exit("runner: only root or "+cfg.MailOwner+" may run the queue daemon", status.NoPerm)
 		}
-		q.Wake("")
+		if err := q.Wake(""); err != nil {
+			return cli.Exit("runner: flush: "+err.Error(), status.TempFail)
+		}
 		return nil
 	}
 	sel, err := selector(c.StringSlice("select"))

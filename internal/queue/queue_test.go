@@ -312,17 +312,24 @@ func TestRenameNoReplace(t *testing.T) {
 
 func TestWake(t *testing.T) {
 	q := newQueue(t)
-	q.Wake("00000000000000") // nobody listens: must not fail or block
+	// Nobody listens: must say so, not block.
+	if err := q.Wake("00000000000000"); !errors.Is(err, ErrNoRunner) {
+		t.Errorf("Wake with no runner: %v, want ErrNoRunner", err)
+	}
 	l, err := q.ListenWake()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	id := enqueue(t, q, "", "x\n", "b@y")
-	q.Wake(id)
-	got, err := l.Next()
-	if err != nil || got != id {
-		t.Errorf("Next = %q, %v; want %q", got, err, id)
+	for _, want := range []string{id, ""} { // a message, then a flush
+		if err := q.Wake(want); err != nil {
+			t.Fatalf("Wake(%q): %v", want, err)
+		}
+		got, err := l.Next()
+		if err != nil || got != want {
+			t.Errorf("Next = %q, %v; want %q", got, err, want)
+		}
 	}
 	// Close ends a Next that is waiting.
 	done := make(chan error)

@@ -41,14 +41,28 @@
 // reply. Nothing about routing is kept: each attempt looks up aliases and MX
 // records afresh, so a configuration change applies to waiting mail.
 //
+// # Delay warnings
+//
+// When an attempt leaves recipients deferred and the message is older than
+// DelayWarning (default 4 h, sendmail's Timeout.queuewarn), the sender gets
+// one warning (RFC 3464 Action: delayed, Will-Retry-Until the arrival plus
+// MaxQueueLifetime, the message's header only) naming those of them whose
+// NOTIFY asks for delays (the default, or DELAY) and who had none before.
+// queue.Message.MarkWarned records it in the state log once the warning is
+// committed, so no later attempt, runner or restart repeats it (a crash
+// between the two may; a warning is never lost).
+//
 // # Bounces
 //
 // One DSN per message and attempt names every recipient that failed, from
 // MAILER-DAEMON, queued with the null sender <> so that it is never bounced
 // itself. None is sent for a null-sender message, or for recipients with
 // NOTIFY=NEVER or a NOTIFY without FAILURE; NOTIFY=SUCCESS gets a success
-// report. At most BounceLimit DSNs go to one sender per hour (a bounce storm
-// from a broken list stops there); the others are logged and dropped.
+// report. At most BounceLimit DSNs (bounces, warnings and success reports
+// alike) go to one sender per hour (a bounce storm from a broken list stops
+// there); the others are logged and dropped. The counts live in the queue
+// (queue.DSNLog), so the daemon, every sendmail -q run and a restarted
+// runner share them.
 //
 // # Corrupt files
 //
@@ -179,7 +193,8 @@ func Once(ctx context.Context, o Options) error {
 // Run is the queue daemon: a scan at start, then every Interval, at the
 // time the earliest deferred recipient is due, and at each wake-up
 // (queue.Wake: a message named is attempted at once; an empty wake-up is a
-// flush, a forced scan). It returns when ctx ends, after the attempts in
+// flush, a forced scan, as smtpd -flush and an ordinary user's sendmail -q
+// ask). It returns when ctx ends, after the attempts in
 // flight have stopped.
 func Run(ctx context.Context, o Options) error {
 	r := New(o)
