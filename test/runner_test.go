@@ -297,3 +297,40 @@ func TestSmtpdFlush(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, func() bool { return len(sink.Messages()) == 1 && len(s.queue()) == 0 })
 }
+
+// Any user may flush, as with postqueue -f: smtpd -flush run by a user who
+// cannot reach the queue hands over to the setgid sendmail -q, which asks
+// the daemon; with no daemon the user is told so (exit 75).
+func TestUnprivilegedFlush(t *testing.T) {
+	port := relaytest.FreePort(t)
+	dns := relaytest.NewDNS(t, "there.test. MX 10 mx.there.test.", "mx.there.test. A 127.0.0.2")
+	sink := relaytest.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port), nil)
+	s, _, _, asUser := setgidSystem(t, []string{"smtpd", "runner"}, "dns_servers = "+dns.Addr, fmt.Sprintf("remote_smtp_port = %d", port),
+		"relay_connect_timeout = 2s", "min_backoff_time = 1h", "max_backoff_time = 1h")
+	if r := asUser("", "", "smtpd", "-flush"); r.code != 75 || !strings.Contains(r.stderr, "no queue runner is listening") {
+		t.Fatalf("smtpd -flush by a user, no daemon: exit %d %q; want 75 and why", r.code, r.stderr)
+	}
+	var calls atomic.Int32
+	sink.SetRcpt(func(string) error {
+		if calls.Add(1) == 1 {
+			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
+		}
+		return nil
+	})
+	if r := s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	d := s.command("runner", "--interval", "1h")
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	waitFor(t, 5*time.Second, func() bool {
+		q := s.queue()
+		return len(q) == 1 && q[0].Recipients[0].State == queue.Deferred && !q[0].Active
+	})
+	if r := asUser("", "", "smtpd", "-flush"); r.code != 0 {
+		t.Fatalf("smtpd -flush by a user: exit %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool { return len(sink.Messages()) == 1 && len(s.queue()) == 0 })
+}
