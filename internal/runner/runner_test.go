@@ -405,3 +405,42 @@ func TestBounceCapSharedAcrossRuns(t *testing.T) {
 		t.Fatalf("after the second run: %d bounces, want 3", n)
 	}
 }
+
+// A relay_host whose name does not resolve now defers the mail (never a
+// bounce, however often); after the configuration names a smarthost that
+// resolves, a requeue delivers the waiting mail there: nothing about the
+// old route was kept.
+func TestUnresolvableSmarthostDefersUntilRequeue(t *testing.T) {
+	w := newWorld(t, "there.test")
+	relayOpts := func(host string) relay.Options {
+		return relay.Options{Hostname: "mx.here.test", Resolver: &relay.Resolver{Servers: []string{w.dns.Addr}, Timeout: time.Second},
+			Port: w.port, DialTimeout: time.Second, CommandTimeout: 2 * time.Second, RelayHost: fmt.Sprintf("[%s]:%d", host, w.port)}
+	}
+	w.opts.Relay = relay.New(relayOpts("gone.test"))
+	w.opts.MinBackoff, w.opts.MaxBackoff = time.Hour, time.Hour
+	id := w.enqueue("alice@here.test", "bob@far.test")
+	w.once(false)
+	w.once(true)
+	envs := w.envelopes()
+	if len(envs) != 1 || envs[0].ID != id {
+		t.Fatalf("want only the message queued (no bounce), got %d messages", len(envs))
+	}
+	if rc := envs[0].Recipients[0]; rc.State != queue.Deferred || rc.Attempts != 2 {
+		t.Fatalf("bob: %v after %d attempts, want deferred after 2 (%s)", rc.State, rc.Attempts, rc.LastReply)
+	}
+
+	w.dns.Add(t, "smarthost.test. A 127.0.0.2") // there.test's sink
+	w.opts.Relay = relay.New(relayOpts("smarthost.test"))
+	w.once(false) // not due for an hour
+	if n := len(w.sinks["there.test"].Messages()); n != 0 {
+		t.Fatalf("delivered before the requeue: %d", n)
+	}
+	if err := w.q.Requeue(id); err != nil {
+		t.Fatal(err)
+	}
+	w.once(false)
+	msgs := w.sinks["there.test"].Messages()
+	if len(msgs) != 1 || msgs[0].To[0] != "bob@far.test" || len(w.envelopes()) != 0 {
+		t.Fatalf("after the requeue: sink %+v, queue %d", msgs, len(w.envelopes()))
+	}
+}
