@@ -33,12 +33,12 @@ const dsnLogName = "dsn.log"
 // nothing worse. A line cut short or unreadable is skipped.
 //
 // Each process keeps the counts in memory and, under the lock, reads only
-// the lines appended since its last look, so a storm of n notifications
-// costs O(n) in all. When the file holds more than twice the lines still
-// inside the window (and at least a thousand), the process that notices
-// rewrites it with the live lines only (safeio, renamed over the old one);
-// the others find the name on a new file after they take the lock, and read
-// that one from its start.
+// the lines appended since its last look. It counts the lines still inside
+// the window only after as many new lines (at least a thousand): when the
+// file holds more than twice those, it rewrites the file with the live lines
+// (safeio, renamed over the old one); the others find the name on a new file
+// after they take the lock, and read that one from its start. So a storm of
+// n notifications costs O(n) in all.
 type DSNLog struct {
 	q      *Queue
 	window time.Duration
@@ -47,10 +47,12 @@ type DSNLog struct {
 	f     *os.File
 	off   int64                  // how much of f has been read into times
 	lines int                    // lines of f read or written
+	check int                    // lines at which to look whether to rewrite f
 	times map[string][]time.Time // sender → notification times, oldest first
 }
 
-// compactMin is the fewest lines a DSN log has before it is rewritten.
+// compactMin is the fewest lines a DSN log has before it is rewritten, and
+// the fewest between two looks whether to.
 const compactMin = 1000
 
 // DSNLog returns the queue's notification counts over window. Nothing is
@@ -85,10 +87,14 @@ func (l *DSNLog) Allow(sender string, limit int, now time.Time) (bool, error) {
 	l.off += int64(len(line))
 	l.lines++
 	l.times[sender] = append(ts, now)
-	if l.lines >= compactMin && l.lines > 2*l.liveAll(now) {
-		if err := l.compact(); err != nil {
-			return true, fmt.Errorf("queue: %s: %w", dsnLogName, err)
+	if l.lines >= l.check {
+		live := l.liveAll(now)
+		if l.lines > 2*live {
+			if err := l.compact(); err != nil {
+				return true, fmt.Errorf("queue: %s: %w", dsnLogName, err)
+			}
 		}
+		l.check = l.lines + max(live, compactMin)
 	}
 	return true, nil
 }
@@ -116,7 +122,7 @@ func (l *DSNLog) lock() error {
 				return err
 			}
 			f.Chmod(0o660) // past the umask, for mail_owner's group; only the owner may
-			l.f, l.off, l.lines, l.times = f, 0, 0, map[string][]time.Time{}
+			l.f, l.off, l.lines, l.check, l.times = f, 0, 0, compactMin, map[string][]time.Time{}
 		}
 		if err := unix.Flock(int(l.f.Fd()), unix.LOCK_EX); err != nil {
 			return err
