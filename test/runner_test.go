@@ -239,6 +239,9 @@ func TestDelayWarningReachesSender(t *testing.T) {
 	if q := s.queue(); len(q) != 1 || q[0].Recipients[0].State != queue.Deferred || q[0].Recipients[0].Warned.IsZero() {
 		t.Fatalf("queue: want the deferred, warned message only, got %d messages", len(q))
 	}
+	if r := s.run("", "mailq", "--json"); !strings.Contains(r.stdout, `451 4.7.1 greylisted, try again (in reply to RCPT TO command)", "delay_warned": `) {
+		t.Errorf("mailq --json does not show the warning: %d %s%s", r.code, r.stdout, r.stderr)
+	}
 	py := `
 import sys, email
 m = email.message_from_binary_file(open(sys.argv[1], "rb"))
