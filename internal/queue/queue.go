@@ -9,6 +9,7 @@
 //	  msg/ID      a committed message: envelope line, then the message (immutable)
 //	  state/ID    per-recipient delivery log of msg/ID (append-only)
 //	  wake        unix datagram socket of a running runner (see Wake)
+//	  dsn.log     notifications sent per sender in the last hour (see DSNLog)
 //
 // # Message files
 //

@@ -444,3 +444,38 @@ func TestUnresolvableSmarthostDefersUntilRequeue(t *testing.T) {
 		t.Fatalf("after the requeue: sink %+v, queue %d", msgs, len(w.envelopes()))
 	}
 }
+
+// A delay warning counts against the bounce cap like a bounce: over the
+// cap it is not sent, and it is not sent later either (the recipient is
+// recorded as warned), so a storm does not turn into a storm of warnings.
+func TestDelayWarningCapped(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].SetRcpt(func(to string) error {
+		if strings.HasPrefix(to, "gone") {
+			return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "no such user")
+		}
+		return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "later")
+	})
+	w.opts.BounceLimit = 1
+	w.opts.DelayWarning = time.Millisecond
+	w.opts.Concurrency = 1 // in queue order: the bounce takes the place
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" } // leave the DSNs queued
+	w.enqueue("list@here.test", "gone@there.test")
+	slow := w.enqueue("list@here.test", "bob@there.test")
+	time.Sleep(5 * time.Millisecond)
+	w.once(false)
+	w.opts.BounceLimit = 2 // room again: still no warning for bob
+	w.once(true)
+	var dsns []string
+	for _, e := range w.envelopes() {
+		if e.From == "" {
+			dsns = append(dsns, w.bounces()[e.Recipients[0].Addr])
+		}
+		if e.ID == slow && e.Recipients[0].Warned.IsZero() {
+			t.Error("the suppressed warning is not recorded: it would go later")
+		}
+	}
+	if len(dsns) != 1 || !strings.Contains(dsns[0], "Action: failed") {
+		t.Fatalf("want the bounce alone, got %d notifications:\n%s", len(dsns), strings.Join(dsns, "\n----\n"))
+	}
+}
