@@ -458,7 +458,7 @@ func TestDelayWarningCapped(t *testing.T) {
 	})
 	w.opts.BounceLimit = 1
 	w.opts.DelayWarning = time.Millisecond
-	w.opts.Concurrency = 1 // in queue order: the bounce takes the place
+	w.opts.Concurrency = 1                                                   // in queue order: the bounce takes the place
 	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" } // leave the DSNs queued
 	w.enqueue("list@here.test", "gone@there.test")
 	slow := w.enqueue("list@here.test", "bob@there.test")
