@@ -458,8 +458,10 @@ func TestDelayWarningCapped(t *testing.T) {
 	})
 	w.opts.BounceLimit = 1
 	w.opts.DelayWarning = time.Millisecond
-	w.opts.Concurrency = 1                                                   // in queue order: the bounce takes the place
-	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" } // leave the DSNs queued
+	// One at a time, in queue order, so that the bounce takes the place;
+	// the DSNs are left queued.
+	w.opts.Concurrency = 1
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" }
 	w.enqueue("list@here.test", "gone@there.test")
 	slow := w.enqueue("list@here.test", "bob@there.test")
 	time.Sleep(5 * time.Millisecond)
