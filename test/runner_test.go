@@ -337,3 +337,36 @@ func TestUnprivilegedFlush(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, func() bool { return len(sink.Messages()) == 1 && len(s.queue()) == 0 })
 }
+
+// A runner killed after it queued a delay warning but before it recorded
+// it loses nothing: the warning is in the queue and reaches the sender, and
+// the next run warns again (a repeat is the price, never a loss); after
+// that, no more warnings.
+func TestDelayWarningCrashRepeatsNeverLoses(t *testing.T) {
+	s, sink, mail := relaySystem(t, "delay_warning_time = 1s")
+	sink.SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted") })
+	if r := s.run("Subject: slow one\n\nbody\n", "sendmail", "-f", "alice@"+s.hostname, "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	cmd := s.command("sendmail", "-q")
+	cmd.Env = append(cmd.Env, "YUBIN_TEST_CRASH_AT=committed") // the warning's commit
+	if r := runCmd(t, cmd); r.code != -1 {
+		t.Fatalf("the runner was not killed: exit %d %s", r.code, r.stderr)
+	}
+	q := s.queue()
+	if len(q) != 2 || q[0].Recipients[0].Addr != "carol@there.test" || !q[0].Recipients[0].Warned.IsZero() || q[1].From != "" {
+		t.Fatalf("after the crash: want the message, not marked warned, and its warning; got %d messages", len(q))
+	}
+	for range 4 {
+		if r := s.run("", "sendmail", "-q"); r.code != 0 {
+			t.Fatalf("sendmail -q: %d %s", r.code, r.stderr)
+		}
+	}
+	if n := maildirCount(t, mail, "alice"); n != 2 {
+		t.Fatalf("alice has %d warnings, want 2 (the one queued before the crash, and its repeat)", n)
+	}
+	if q := s.queue(); len(q) != 1 || q[0].Recipients[0].Warned.IsZero() {
+		t.Fatalf("want the warned message alone in the queue, got %d messages", len(q))
+	}
+}
