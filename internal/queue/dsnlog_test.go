@@ -63,3 +63,20 @@ func TestDSNLogShared(t *testing.T) {
 		t.Errorf("the file still holds %d lines: never rewritten", n)
 	}
 }
+
+// Whatever a crash or a hand left in the file, Allow reads past it.
+func FuzzDSNLog(f *testing.F) {
+	f.Add([]byte("1764300000000 a@x\n1764300000001 b@y\n"))
+	f.Add([]byte("bad\n\n 17 \n-5 a@x\n99999999999999999999 a@x\n1764300000000 a@"))
+	f.Fuzz(func(t *testing.T, log []byte) {
+		q := newQueue(t)
+		if err := os.WriteFile(q.path(dsnLogName), log, 0o660); err != nil {
+			t.Fatal(err)
+		}
+		l := q.DSNLog(time.Hour)
+		defer l.Close()
+		if ok, err := l.Allow("a@x", 1<<20, time.Now()); !ok || err != nil {
+			t.Fatalf("Allow = %v, %v", ok, err)
+		}
+	})
+}
