@@ -43,12 +43,17 @@ func ensureUser(t *testing.T) (uid, gid, qgid int) {
 	return uid, gid, qgid
 }
 
-// An ordinary user queues mail through sendmail installed setgid to the
-// queue's group, as `make install` sets it up; naming another configuration
-// costs the privilege, as sendmail 8's -C does.
-func TestUnprivilegedUserEnqueues(t *testing.T) {
+// setgidSystem is a system installed as make install does: the queue owned
+// by the queue group, and sendmail in the system's directory setgid to that
+// group, beside copies of the programs named (its siblings). The function
+// it returns runs one of them as the test user, with env added, in a
+// private mount namespace where the system's yubin.conf is the default
+// /etc/yubin/yubin.conf, so that the setgid binary is used exactly as after
+// make install.
+func setgidSystem(t *testing.T, siblings []string, extra ...string) (*system, int, int, func(stdin, env, prog string, args ...string) result) {
+	t.Helper()
 	uid, gid, qgid := ensureUser(t)
-	s := newSystem(t)
+	s := newSystem(t, extra...)
 	// The user must reach the configuration and the binary.
 	for d := s.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
@@ -70,26 +75,37 @@ func TestUnprivilegedUserEnqueues(t *testing.T) {
 	if err := os.Chmod(sendmail, 0o755|os.ModeSetgid); err != nil {
 		t.Fatal(err)
 	}
-	// sendmail runs as the user in a private mount namespace where our
-	// yubin.conf is the default /etc/yubin/yubin.conf, so that the setgid
-	// binary is used exactly as after make install.
+	for _, p := range siblings {
+		copyFile(t, filepath.Join(binDir, p), filepath.Join(s.dir, p))
+	}
 	etc := filepath.Join(s.dir, "etc")
 	os.Mkdir(etc, 0o755)
 	copyFile(t, s.conf, filepath.Join(etc, "yubin.conf"))
 	os.MkdirAll("/etc/yubin", 0o755) // the mount point; left empty
-	asUser := func(env string, args ...string) result {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is missing")
+	}
+	asUser := func(stdin, env, prog string, args ...string) result {
 		script := `mount --bind "$0" /etc/yubin && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups "$@"`
 		cmd := exec.Command("unshare", append([]string{"--mount", "sh", "-c", script, etc,
-			strconv.Itoa(uid), strconv.Itoa(gid), sendmail}, args...)...)
+			strconv.Itoa(uid), strconv.Itoa(gid), filepath.Join(s.dir, prog)}, args...)...)
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 		if env != "" {
 			cmd.Env = append(cmd.Env, env)
 		}
-		cmd.Stdin = strings.NewReader("Subject: from a user\n\nhi\n")
+		cmd.Stdin = strings.NewReader(stdin)
 		return runCmd(t, cmd)
 	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv (util-linux) is missing")
+	return s, uid, qgid, asUser
+}
+
+// An ordinary user queues mail through sendmail installed setgid to the
+// queue's group, as `make install` sets it up; naming another configuration
+// costs the privilege, as sendmail 8's -C does.
+func TestUnprivilegedUserEnqueues(t *testing.T) {
+	s, uid, qgid, run := setgidSystem(t, nil)
+	asUser := func(env string, args ...string) result {
+		return run("Subject: from a user\n\nhi\n", env, "sendmail", args...)
 	}
 
 	r := asUser("", "-i", "root@example.org")

@@ -3,14 +3,19 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
+	"yubin/internal/queue"
 	"yubin/internal/relay/relaytest"
 )
 
@@ -254,4 +259,159 @@ func TestSmtpdStartsRunner(t *testing.T) {
 		_, err := os.Stat(filepath.Join(s.queueDir, "wake"))
 		return os.IsNotExist(err)
 	})
+}
+
+// Mail deferred past delay_warning_time warns its sender once, whatever
+// number of sendmail -q runs follow: the warning lands in the sender's
+// Maildir, and Python's email package reads it as an RFC 3464 report of a
+// delay (Action: delayed, Status 4.x.x) with the original header only.
+func TestDelayWarningReachesSender(t *testing.T) {
+	s, sink, mail := relaySystem(t, "delay_warning_time = 1s")
+	sink.SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted, try again") })
+	if r := s.run("Subject: slow one\n\nbody\n", "sendmail", "-f", "alice@"+s.hostname, "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for range 4 { // the first queues the warning, the second delivers it
+		if r := s.run("", "sendmail", "-q"); r.code != 0 {
+			t.Fatalf("sendmail -q: %d %s", r.code, r.stderr)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(mail, "alice", "Maildir", "new", "*"))
+	if len(files) != 1 {
+		t.Fatalf("alice has %d messages, want one warning", len(files))
+	}
+	if q := s.queue(); len(q) != 1 || q[0].Recipients[0].State != queue.Deferred || q[0].Recipients[0].Warned.IsZero() {
+		t.Fatalf("queue: want the deferred, warned message only, got %d messages", len(q))
+	}
+	if r := s.run("", "mailq", "--json"); !strings.Contains(r.stdout, `451 4.7.1 greylisted, try again (in reply to RCPT TO command)", "delay_warned": `) {
+		t.Errorf("mailq --json does not show the warning: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	py := `
+import sys, email
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status", m.get_param("report-type")
+assert m["Return-Path"] == "<>", m["Return-Path"]
+text, status, original = m.get_payload()
+assert status.get_content_type() == "message/delivery-status"
+rcpt = status.get_payload()[1]
+assert rcpt["Status"].startswith("4."), rcpt["Status"]
+assert rcpt["Will-Retry-Until"], rcpt
+assert original.get_content_type() == "text/rfc822-headers", original.get_content_type()
+assert "Subject: slow one" in original.get_payload() and "body" not in original.get_payload()
+print(rcpt["Final-Recipient"], "|", rcpt["Action"], "|", rcpt["Status"])
+`
+	out, err := exec.Command("python3", "-c", py, files[0]).CombinedOutput()
+	if err != nil {
+		b, _ := os.ReadFile(files[0])
+		t.Fatalf("python: %v\n%s\n%s", err, out, b)
+	}
+	if got, want := string(out), "rfc822; carol@there.test | delayed | 4.7.1\n"; got != want {
+		t.Errorf("python read %q, want %q", got, want)
+	}
+}
+
+// smtpd -flush, as Postfix's postqueue -f, makes the queue daemon attempt
+// deferred mail now rather than in an hour; with no daemon listening it
+// says so and exits 75 (EX_TEMPFAIL).
+func TestSmtpdFlush(t *testing.T) {
+	s, sink, _ := relaySystem(t, "min_backoff_time = 1h", "max_backoff_time = 1h")
+	if r := s.run("", "smtpd", "-flush"); r.code != 75 || !strings.Contains(r.stderr, "no queue runner is listening") {
+		t.Fatalf("smtpd -flush without a daemon: exit %d %q; want 75 and why", r.code, r.stderr)
+	}
+	var calls atomic.Int32
+	sink.SetRcpt(func(string) error {
+		if calls.Add(1) == 1 {
+			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
+		}
+		return nil
+	})
+	d := s.command("runner", "--interval", "1h")
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.queueDir, "wake")); return err == nil })
+	if r := s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		q := s.queue()
+		return len(q) == 1 && q[0].Recipients[0].State == queue.Deferred && !q[0].Active
+	})
+	if r := s.run("", "smtpd", "-flush"); r.code != 0 {
+		t.Fatalf("smtpd -flush: exit %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool { return len(sink.Messages()) == 1 && len(s.queue()) == 0 })
+}
+
+// Any user may flush, as with postqueue -f: smtpd -flush run by a user who
+// cannot reach the queue hands over to the setgid sendmail -q, which asks
+// the daemon; with no daemon the user is told so (exit 75).
+func TestUnprivilegedFlush(t *testing.T) {
+	port := relaytest.FreePort(t)
+	dns := relaytest.NewDNS(t, "there.test. MX 10 mx.there.test.", "mx.there.test. A 127.0.0.2")
+	sink := relaytest.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port), nil)
+	s, _, _, asUser := setgidSystem(t, []string{"smtpd", "runner"}, "dns_servers = "+dns.Addr, fmt.Sprintf("remote_smtp_port = %d", port),
+		"relay_connect_timeout = 2s", "min_backoff_time = 1h", "max_backoff_time = 1h")
+	if r := asUser("", "", "smtpd", "-flush"); r.code != 75 || !strings.Contains(r.stderr, "no queue runner is listening") {
+		t.Fatalf("smtpd -flush by a user, no daemon: exit %d %q; want 75 and why", r.code, r.stderr)
+	}
+	var calls atomic.Int32
+	sink.SetRcpt(func(string) error {
+		if calls.Add(1) == 1 {
+			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
+		}
+		return nil
+	})
+	if r := s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	d := s.command("runner", "--interval", "1h")
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	waitFor(t, 5*time.Second, func() bool {
+		q := s.queue()
+		return len(q) == 1 && q[0].Recipients[0].State == queue.Deferred && !q[0].Active
+	})
+	if r := asUser("", "", "smtpd", "-flush"); r.code != 0 {
+		t.Fatalf("smtpd -flush by a user: exit %d %s", r.code, r.stderr)
+	}
+	waitFor(t, 5*time.Second, func() bool { return len(sink.Messages()) == 1 && len(s.queue()) == 0 })
+}
+
+// A runner killed after it queued a delay warning but before it recorded
+// it loses nothing: the warning is in the queue and reaches the sender, and
+// the next run warns again (a repeat is the price, never a loss); after
+// that, no more warnings.
+func TestDelayWarningCrashRepeatsNeverLoses(t *testing.T) {
+	s, sink, mail := relaySystem(t, "delay_warning_time = 1s")
+	sink.SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted") })
+	if r := s.run("Subject: slow one\n\nbody\n", "sendmail", "-f", "alice@"+s.hostname, "carol@there.test"); r.code != 0 {
+		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	cmd := s.command("sendmail", "-q")
+	cmd.Env = append(cmd.Env, "YUBIN_TEST_CRASH_AT=committed") // the warning's commit
+	if r := runCmd(t, cmd); r.code != -1 {
+		t.Fatalf("the runner was not killed: exit %d %s", r.code, r.stderr)
+	}
+	q := s.queue()
+	if len(q) != 2 || q[0].Recipients[0].Addr != "carol@there.test" || !q[0].Recipients[0].Warned.IsZero() || q[1].From != "" {
+		t.Fatalf("after the crash: want the message, not marked warned, and its warning; got %d messages", len(q))
+	}
+	for range 4 {
+		if r := s.run("", "sendmail", "-q"); r.code != 0 {
+			t.Fatalf("sendmail -q: %d %s", r.code, r.stderr)
+		}
+	}
+	if n := maildirCount(t, mail, "alice"); n != 2 {
+		t.Fatalf("alice has %d warnings, want 2 (the one queued before the crash, and its repeat)", n)
+	}
+	if q := s.queue(); len(q) != 1 || q[0].Recipients[0].Warned.IsZero() {
+		t.Fatalf("want the warned message alone in the queue, got %d messages", len(q))
+	}
 }

@@ -58,7 +58,9 @@ func run(c *cli.Context) error {
 		if c.Duration("interval") > 0 {
 			return cli.Exit("runner: only root or "+cfg.MailOwner+" may run the queue daemon", status.NoPerm)
 		}
-		q.Wake("")
+		if err := q.Wake(""); err != nil {
+			return cli.Exit("runner: flush: "+err.Error(), status.TempFail)
+		}
 		return nil
 	}
 	sel, err := selector(c.StringSlice("select"))
@@ -187,6 +189,10 @@ func options(cfg *config.Config, q *queue.Queue) (runner.Options, error) {
 	if bounceLimit == 0 {
 		bounceLimit = -1
 	}
+	delayWarning := cfg.DelayWarningTime
+	if delayWarning == 0 {
+		delayWarning = -1
+	}
 	return runner.Options{
 		Queue: q, Hostname: cfg.Hostname, LocalDomains: cfg.LocalDomains,
 		Aliases: cfg.Aliases, UsersFile: cfg.UsersFile, MailOwner: cfg.MailOwner,
@@ -194,7 +200,7 @@ func options(cfg *config.Config, q *queue.Queue) (runner.Options, error) {
 		Relay:       relay.New(ro),
 		Concurrency: cfg.QueueConcurrency, DestinationConcurrency: cfg.DestinationConcurrency,
 		MinBackoff: cfg.MinBackoffTime, MaxBackoff: cfg.MaxBackoffTime, MaxQueueLifetime: cfg.MaxQueueLifetime,
-		BounceLimit: bounceLimit,
+		DelayWarning: delayWarning, BounceLimit: bounceLimit,
 	}, nil
 }
 

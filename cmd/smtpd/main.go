@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -30,12 +32,13 @@ func main() {
 	app := &cli.App{
 		Name:      "smtpd",
 		Usage:     "the yubin SMTP server",
-		UsageText: "smtpd [-C file] [--no-runner] | smtpd [-C file] -i [--tls]",
+		UsageText: "smtpd [-C file] [--no-runner | -i [--tls] | -flush]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.BoolFlag{Name: "i", Usage: "serve one session on stdin and stdout (inetd, systemd Accept=yes, sendmail -bs)"},
 			&cli.BoolFlag{Name: "tls", Usage: "with -i: the connection starts with TLS (port 465)"},
 			&cli.BoolFlag{Name: "no-runner", Usage: "do not start the queue runner (run `runner --interval 5m` yourself)"},
+			&cli.BoolFlag{Name: "flush", Usage: "ask the queue runner daemon to attempt all deferred mail now (postqueue -f)"},
 		},
 		HideHelpCommand: true,
 		Action:          run,
@@ -53,6 +56,9 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("smtpd: "+err.Error(), status.Config)
 	}
+	if c.Bool("flush") {
+		return flush(cfg, c.String("C"))
+	}
 	if c.Bool("i") || daemon.IsSocket(os.Stdin) {
 		maillog.Syslog("yubin/smtpd")
 		return serveStdio(c, cfg)
@@ -64,6 +70,31 @@ func run(c *cli.Context) error {
 		return cli.Exit("smtpd: "+err.Error(), status.Config)
 	}
 	return serveDaemon(c, cfg, opts)
+}
+
+// flush asks the queue runner daemon to attempt every deferred recipient
+// now (an empty wake-up), as Postfix's postqueue -f; this process delivers
+// nothing. With no daemon listening it fails with EX_TEMPFAIL: mail waits
+// for the daemon's start, or for root's sendmail -q. Anyone may ask: a user
+// who cannot reach queue_dir/wake hands over to sendmail -q, installed
+// setgid to the queue's group, which for an ordinary user does just this.
+func flush(cfg *config.Config, conf string) error {
+	err := queue.New(cfg.QueueDir).Wake("")
+	if errors.Is(err, syscall.EACCES) && os.Geteuid() != 0 {
+		self, xerr := os.Executable()
+		if xerr == nil {
+			argv := []string{"sendmail", "-q"}
+			if conf != "" {
+				argv = append(argv, "-C", conf)
+			}
+			xerr = syscall.Exec(filepath.Join(filepath.Dir(self), "sendmail"), argv, os.Environ())
+		}
+		err = fmt.Errorf("%w; sendmail -q: %v", err, xerr)
+	}
+	if err != nil {
+		return cli.Exit("smtpd: -flush: "+err.Error(), status.TempFail)
+	}
+	return nil
 }
 
 // serveStdio serves one session on stdin: a TCP connection from inetd or

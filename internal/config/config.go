@@ -80,6 +80,7 @@ type Config struct {
 	MinBackoffTime         time.Duration // min_backoff_time
 	MaxBackoffTime         time.Duration // max_backoff_time
 	MaxQueueLifetime       time.Duration // max_queue_lifetime
+	DelayWarningTime       time.Duration // delay_warning_time; 0: never
 	RelayConnectTimeout    time.Duration // relay_connect_timeout
 	RelayTimeout           time.Duration // relay_timeout
 	RelayTLSVerify         bool          // relay_tls_verify

@@ -45,6 +45,7 @@ func defaults(t *testing.T) *Config {
 		MinBackoffTime:         300 * time.Second,
 		MaxBackoffTime:         time.Hour,
 		MaxQueueLifetime:       5 * 24 * time.Hour,
+		DelayWarningTime:       4 * time.Hour,
 		RelayConnectTimeout:    30 * time.Second,
 		RelayTimeout:           300 * time.Second,
 		RelayTLSVerify:         true,
@@ -335,6 +336,16 @@ func TestParse(t *testing.T) {
 			wantErr: `yubin.conf:1: message_size_limit: "9223372036854775807k" is too large a size`},
 		{name: "size overflow digits", conf: "message_size_limit = 99999999999999999999",
 			wantErr: `yubin.conf:1: message_size_limit: "99999999999999999999" is too large a size`},
+
+		// delay_warning_time
+		{name: "delay warning 2h", conf: "delay_warning_time = 2h",
+			field: func(c *Config) any { return c.DelayWarningTime }, want: 2 * time.Hour},
+		{name: "delay warning never", conf: "delay_warning_time = 0",
+			field: func(c *Config) any { return c.DelayWarningTime }, want: time.Duration(0)},
+		{name: "delay warning never 0h", conf: "delay_warning_time = 0h",
+			field: func(c *Config) any { return c.DelayWarningTime }, want: time.Duration(0)},
+		{name: "delay warning negative", conf: "delay_warning_time = -1h",
+			wantErr: `yubin.conf:1: delay_warning_time: "-1h" is not a time (a number and s, m, h or d)`},
 
 		// mail_owner
 		{name: "mail_owner", conf: "mail_owner = _yubin",

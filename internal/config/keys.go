@@ -86,6 +86,8 @@ var keys = []key{
 		set: func(c *Config, v string) (err error) { c.QueueRunDelay, err = parseDuration(v); return err }},
 	{name: "max_queue_lifetime", def: "5d", doc: "Age after which mail still deferred bounces (s, m, h or d).",
 		set: func(c *Config, v string) (err error) { c.MaxQueueLifetime, err = parseDuration(v); return err }},
+	{name: "delay_warning_time", def: "4h", doc: "Age of deferred mail that warns its sender once (s, m, h or d); 0: never.",
+		set: func(c *Config, v string) (err error) { c.DelayWarningTime, err = parseDurationOrNever(v); return err }},
 	{name: "relay_connect_timeout", def: "30s", doc: "How long the runner waits for a remote server to answer a connect.",
 		set: func(c *Config, v string) (err error) { c.RelayConnectTimeout, err = parseDuration(v); return err }},
 	{name: "relay_timeout", def: "300s", doc: "How long the runner waits for each reply, read or write of a remote server.",
@@ -132,6 +134,15 @@ func parseCount(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a count", v)
 	}
 	return n, nil
+}
+
+// parseDurationOrNever takes a time as parseDuration does, or 0 (with or
+// without a suffix) for "never".
+func parseDurationOrNever(v string) (time.Duration, error) {
+	if v == "0" || len(v) == 2 && v[0] == '0' && strings.ContainsRune("smhd", rune(v[1])) {
+		return 0, nil
+	}
+	return parseDuration(v)
 }
 
 // parseDuration takes Postfix's time values: a number with an s, m, h or

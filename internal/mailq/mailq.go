@@ -52,8 +52,11 @@
 // "deferred" when any of its recipients has been attempted, else "incoming".
 // arrival_time is in Unix seconds; forced_expire is always false (yubin has no
 // postsuper -e). The recipients and their reasons are those of the text listing,
-// in the same order; "delay_reason" is left out when there is none. An empty
-// queue prints nothing.
+// in the same order; "delay_reason" is left out when there is none. A
+// recipient whose sender has been warned of the delay (delay_warning_time)
+// has "delay_warned", the Unix second the warning was queued: our addition,
+// as yubin warns per recipient where Postfix keeps one time per message. An
+// empty queue prints nothing.
 package mailq
 
 import (
@@ -63,6 +66,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -151,6 +155,9 @@ func WriteJSON(w io.Writer, envs []*queue.Envelope) error {
 			if r.reason != "" {
 				fmt.Fprintf(bw, `, "delay_reason": %s`, jsonString(r.reason))
 			}
+			if !r.warned.IsZero() {
+				fmt.Fprintf(bw, `, "delay_warned": %d`, r.warned.Unix())
+			}
 			bw.WriteByte('}')
 		}
 		bw.WriteString("]}\n")
@@ -184,6 +191,7 @@ func sender(env *queue.Envelope) string {
 // listed is a recipient as the listing shows it.
 type listed struct {
 	addr, reason string
+	warned       time.Time
 }
 
 // waiting returns the recipients still to deliver: those without a reason
@@ -197,7 +205,7 @@ func waiting(env *queue.Envelope) []listed {
 		if rc.State.Done() {
 			continue
 		}
-		r := listed{addr: printable(rc.Addr)}
+		r := listed{addr: printable(rc.Addr), warned: rc.Warned}
 		if rc.Attempts > 0 {
 			r.reason = oneLine(rc.LastReply)
 		}

@@ -257,6 +257,7 @@ type jsonMessage struct {
 	Recipients   []struct {
 		Address     string  `json:"address"`
 		DelayReason *string `json:"delay_reason"`
+		DelayWarned *int64  `json:"delay_warned"`
 	} `json:"recipients"`
 }
 
@@ -268,6 +269,7 @@ func TestWriteJSON(t *testing.T) {
 		rcpt("dave@example.com", queue.Pending, ""))
 	active := msg("0SZ3G5H0003QRS", "x@example.org", 7, rcpt("y@example.net", queue.Pending, ""))
 	active.Active = true
+	deferred.Recipients[1].Warned = arrival.Add(4 * time.Hour)
 
 	var b bytes.Buffer
 	if err := WriteJSON(&b, []*queue.Envelope{fresh, deferred, active}); err != nil {
@@ -317,8 +319,11 @@ func TestWriteJSON(t *testing.T) {
 	if len(rs) != 2 {
 		t.Fatalf("deferred message: %d recipients, want 2 (the delivered one left out): %+v", len(rs), rs)
 	}
-	if rs[0].Address != "dave@example.com" || rs[0].DelayReason != nil {
-		t.Errorf("recipient 1: %q reason %v, want dave@example.com without delay_reason", rs[0].Address, rs[0].DelayReason)
+	if rs[0].Address != "dave@example.com" || rs[0].DelayReason != nil || rs[0].DelayWarned != nil {
+		t.Errorf("recipient 1: %q reason %v warned %v, want dave@example.com without delay_reason or delay_warned", rs[0].Address, rs[0].DelayReason, rs[0].DelayWarned)
+	}
+	if w := rs[1].DelayWarned; w == nil || *w != arrival.Add(4*time.Hour).Unix() {
+		t.Errorf("recipient 2: delay_warned %v, want %d", w, arrival.Add(4*time.Hour).Unix())
 	}
 	wantReason := `451 4.7.1 "greylisted" <retry> later`
 	if rs[1].Address != "carol@example.com" || rs[1].DelayReason == nil || *rs[1].DelayReason != wantReason {

@@ -55,6 +55,7 @@ type Recipient struct {
 	LastAttempt time.Time `json:"-"`
 	LastReply   string    `json:"-"` // the remote or local reply to the last attempt
 	NextAttempt time.Time `json:"-"` // for Deferred
+	Warned      time.Time `json:"-"` // when a delay warning about it was queued; zero: none
 }
 
 // State is where a recipient's delivery stands.
@@ -93,13 +94,25 @@ func (s *State) UnmarshalText(b []byte) error {
 // Done reports whether a recipient needs no more attempts.
 func (s State) Done() bool { return s == Delivered || s == Failed }
 
-// record is one line of a state log.
+// record is one line of a state log: one attempt of recipient Rcpt, or,
+// when Warned is there, the delay warning about the recipients it lists.
 type record struct {
-	Rcpt  int       `json:"rcpt"`
-	State State     `json:"state"`
-	At    time.Time `json:"at"`
-	Reply string    `json:"reply,omitempty"`
-	Next  time.Time `json:"next,omitzero"`
+	Rcpt   int       `json:"rcpt"`
+	State  State     `json:"state"`
+	At     time.Time `json:"at"`
+	Reply  string    `json:"reply,omitempty"`
+	Next   time.Time `json:"next,omitzero"`
+	Warned []int     `json:"warned,omitempty"`
+}
+
+// warning is how a delay warning's record is written: without the fields
+// of an attempt, which it is not, and with recipient -1, so that a reader
+// from before warnings refuses the line rather than take it for an attempt
+// of recipient 0.
+type warning struct {
+	Rcpt   int       `json:"rcpt"`
+	Warned []int     `json:"warned"`
+	At     time.Time `json:"at"`
 }
 
 // readEnvelope reads the envelope line at the start of a message file and
@@ -173,6 +186,17 @@ func (env *Envelope) applyLog(log []byte) error {
 }
 
 func (env *Envelope) apply(rec *record) error {
+	if rec.Warned != nil {
+		for _, i := range rec.Warned {
+			if i < 0 || i >= len(env.Recipients) {
+				return fmt.Errorf("warned recipient %d out of range", i)
+			}
+		}
+		for _, i := range rec.Warned {
+			env.Recipients[i].Warned = rec.At
+		}
+		return nil
+	}
 	if rec.Rcpt < 0 || rec.Rcpt >= len(env.Recipients) {
 		return fmt.Errorf("recipient %d out of range", rec.Rcpt)
 	}

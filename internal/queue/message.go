@@ -146,6 +146,24 @@ func (m *Message) Flush() error {
 	return nil
 }
 
+// MarkWarned records durably that a delay warning about recipients rcpts
+// has been queued, so that no later attempt, by this process or another,
+// sends it again. The caller commits the warning first: a crash between
+// the two repeats the warning, never loses it.
+func (m *Message) MarkWarned(rcpts []int) error {
+	rec := record{Warned: rcpts, At: time.Now()}
+	if err := m.env.apply(&rec); err != nil {
+		return fmt.Errorf("queue %s: %w", m.env.ID, err)
+	}
+	line, err := json.Marshal(warning{Rcpt: -1, Warned: rec.Warned, At: rec.At})
+	if err != nil {
+		return fmt.Errorf("queue %s: %w", m.env.ID, err)
+	}
+	// After the outcomes noted before it, in the same fsync.
+	m.noted = append(append(m.noted, line...), '\n')
+	return m.Flush()
+}
+
 func (m *Message) appendState(line []byte) error {
 	if m.state == nil {
 		name := m.q.path(stateDir, m.env.ID)

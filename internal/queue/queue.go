@@ -10,6 +10,7 @@
 //	  state/ID    per-recipient delivery log of msg/ID (append-only)
 //	  wake        unix datagram socket of a running runner (see Wake)
 //	  wake.lock   flock'd by the runner daemon that listens on wake
+//	  dsn.log     notifications sent per sender in the last hour (see DSNLog)
 //
 // # Message files
 //
@@ -41,6 +42,14 @@
 // line without its newline is a write cut by a crash and is ignored. The
 // envelope's recipients read with their state are the envelope line with
 // the log applied in order.
+//
+// A line {"rcpt":-1,"warned":[N,…],"at":…} is not an attempt: it records that
+// the delay warning about those recipients (RFC 3464 Action: delayed) was
+// queued. It is appended and fsync'd the same way, once the warning is
+// committed, so that a warning goes once per recipient across runs and
+// restarts (a crash between the two repeats it). Logs from before this kind
+// read as they always did; a yubin from before it refuses the line (recipient
+// -1) and moves the message to corrupt/ rather than misread it.
 //
 // A finished message is removed by unlinking msg/ID, fsyncing msg/, then
 // unlinking state/ID; a state file without its message is debris for Clean.

@@ -312,17 +312,24 @@ func TestRenameNoReplace(t *testing.T) {
 
 func TestWake(t *testing.T) {
 	q := newQueue(t)
-	q.Wake("00000000000000") // nobody listens: must not fail or block
+	// Nobody listens: must say so, not block.
+	if err := q.Wake("00000000000000"); !errors.Is(err, ErrNoRunner) {
+		t.Errorf("Wake with no runner: %v, want ErrNoRunner", err)
+	}
 	l, err := q.ListenWake()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	id := enqueue(t, q, "", "x\n", "b@y")
-	q.Wake(id)
-	got, err := l.Next()
-	if err != nil || got != id {
-		t.Errorf("Next = %q, %v; want %q", got, err, id)
+	for _, want := range []string{id, ""} { // a message, then a flush
+		if err := q.Wake(want); err != nil {
+			t.Fatalf("Wake(%q): %v", want, err)
+		}
+		got, err := l.Next()
+		if err != nil || got != want {
+			t.Errorf("Next = %q, %v; want %q", got, err, want)
+		}
 	}
 	// Close ends a Next that is waiting.
 	done := make(chan error)
@@ -344,7 +351,7 @@ func TestWake(t *testing.T) {
 
 func FuzzEnvelope(f *testing.F) {
 	f.Add([]byte(`{"v":1,"id":"0000000000000A","from":"a@x","rcpts":[{"addr":"b@y"}],"arrival":"2026-11-28T00:00:00Z"}`+"\nbody\n"),
-		[]byte(`{"rcpt":0,"state":"delivered","at":"2026-11-28T00:00:00Z"}`+"\n"))
+		[]byte(`{"rcpt":0,"state":"delivered","at":"2026-11-28T00:00:00Z"}`+"\n"+`{"rcpt":-1,"warned":[0],"at":"2026-11-28T00:00:00Z"}`+"\n"))
 	f.Add([]byte("{}\n"), []byte("{\"rcpt\":5}\n{"))
 	f.Fuzz(func(t *testing.T, file, log []byte) {
 		env, n, err := readEnvelope(bufio.NewReader(bytes.NewReader(file)))
@@ -406,4 +413,44 @@ func TestListenWakeOnce(t *testing.T) {
 		t.Fatalf("ListenWake after Close: %v", err)
 	}
 	l.Close()
+}
+
+// A delay warning is recorded per recipient, survives a reopen beside the
+// attempts, and a warning line cut by a crash counts as not written.
+func TestMarkWarnedSurvivesReopen(t *testing.T) {
+	q := newQueue(t)
+	id := enqueue(t, q, "a@x", "x\n", "b@y", "c@z", "d@w")
+	m, err := q.Lock(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, m.Mark(0, Deferred, "451 later", time.Now().Add(time.Minute)))
+	must(t, m.Mark(2, Deferred, "451 later", time.Now().Add(time.Minute)))
+	must(t, m.MarkWarned([]int{0, 2}))
+	if err := m.MarkWarned([]int{1, 3}); err == nil {
+		t.Error("MarkWarned of recipient 3 of 3 succeeded")
+	}
+	m.Close()
+	f, err := os.OpenFile(q.path(stateDir, id), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"rcpt":-1,"warned":[1],"at":"2026`) // cut by a crash
+	f.Close()
+	env, err := q.Read(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		rc := env.Recipients[i]
+		if got := !rc.Warned.IsZero(); got != want {
+			t.Errorf("recipient %d warned = %v, want %v", i, got, want)
+		}
+	}
+	if rc := env.Recipients[0]; rc.State != Deferred || rc.Attempts != 1 {
+		t.Errorf("the warning changed recipient 0: %v/%d", rc.State, rc.Attempts)
+	}
+	if rc := env.Recipients[1]; rc.State != Pending || rc.Attempts != 0 {
+		t.Errorf("recipient 1 = %v/%d, want pending/0", rc.State, rc.Attempts)
+	}
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 )
@@ -11,18 +12,33 @@ import (
 // holds one queue ID. It is spoken with raw sockets rather than package net,
 // which would cost every sendmail run its start-up time.
 
+// ErrNoRunner: no runner daemon listens on the queue's wake socket.
+var ErrNoRunner = errors.New("no queue runner is listening")
+
 // Wake tells a running runner that message id is waiting, so it is attempted
-// at once rather than at the next queue scan. With no runner listening it
-// does nothing: the message waits in the queue either way.
-func (q *Queue) Wake(id string) {
+// at once rather than at the next queue scan; "" asks for a flush, a scan
+// that attempts every deferred recipient now. It returns ErrNoRunner when no
+// runner listens, and an error when the wake-up could not be sent (no
+// permission, or a runner too busy to take it); mail that was queued waits
+// in the queue either way, so callers that queue mail may ignore it.
+func (q *Queue) Wake(id string) error {
+	name := q.path(wakeName)
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return
+		return fmt.Errorf("queue: wake socket: %w", err)
 	}
 	defer syscall.Close(fd)
-	if syscall.Connect(fd, &syscall.SockaddrUnix{Name: q.path(wakeName)}) == nil {
-		syscall.Sendto(fd, []byte(id), syscall.MSG_DONTWAIT, nil)
+	err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: name})
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("queue: %s: %w", name, ErrNoRunner)
 	}
+	if err == nil {
+		err = syscall.Sendto(fd, []byte(id), syscall.MSG_DONTWAIT, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("queue: wake %s: %w", name, err)
+	}
+	return nil
 }
 
 // WakeListener receives the wake-ups that Wake sends.
@@ -88,6 +104,11 @@ func (q *Queue) listenWake() (*WakeListener, error) {
 func (l *WakeListener) Next() (string, error) {
 	var buf [64]byte
 	n, err := l.f.Read(buf[:])
+	if errors.Is(err, io.EOF) {
+		// An os.File reads an empty datagram (a flush) as EOF; a datagram
+		// socket has no end otherwise, and a closed one says ErrClosed.
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}

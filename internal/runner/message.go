@@ -58,6 +58,8 @@ type attempt struct {
 	// failed and succeeded collect what the notifications report.
 	failed, succeeded []*copy
 	pendingFail       map[int]bool // recipients to mark failed after the bounce
+	deferred          []int        // recipients deferred by this attempt
+	retry             time.Time    // when they are due again
 }
 
 // Message attempts message id and returns when its next deferred recipient
@@ -256,8 +258,8 @@ func (a *attempt) finish(c *copy) {
 	rc := a.env.Recipients[i]
 	switch {
 	case len(temp) > 0 && !a.expired():
-		next := time.Now().Add(a.r.backoff(a.env.Arrival, time.Now()))
-		a.mark(i, queue.Deferred, temp[0].out.reply, next)
+		a.mark(i, queue.Deferred, temp[0].out.reply, a.retryAt())
+		a.deferred = append(a.deferred, i)
 	case len(temp) > 0 || len(perm) > 0:
 		// Failed copies (and, once the message has expired, deferred
 		// ones) are bounced; the recipient is marked once the bounce is
@@ -272,6 +274,16 @@ func (a *attempt) finish(c *copy) {
 			a.succeeded = append(a.succeeded, a.copies[i]...)
 		}
 	}
+}
+
+// retryAt is when the recipients this attempt defers are due again: one
+// time for all, so that they go together (and share a delay warning).
+func (a *attempt) retryAt() time.Time {
+	if a.retry.IsZero() {
+		now := time.Now()
+		a.retry = now.Add(a.r.backoff(a.env.Arrival, now))
+	}
+	return a.retry
 }
 
 // mark notes recipient i's outcome; flush writes the notes down.
@@ -302,7 +314,8 @@ func wants(notify, kind string) bool {
 }
 
 // notify queues the bounce for the failed copies (then marks their
-// recipients), and a success report when one was asked for.
+// recipients), the delay warning, and a success report when one was asked
+// for.
 func (a *attempt) notify() {
 	if len(a.failed) > 0 {
 		var report []*copy
@@ -338,8 +351,40 @@ func (a *attempt) notify() {
 		}
 		a.pendingFail = map[int]bool{}
 	}
+	a.warn()
 	if len(a.succeeded) > 0 {
 		a.send(dsn.Success, a.succeeded, "success")
+	}
+}
+
+// warn queues one delay warning, once the message is older than
+// DelayWarning, for the recipients this attempt deferred that ask for it
+// (NOTIFY default or DELAY) and have not had one, then records it in the
+// queue: after the warning is committed, so that a crash repeats it rather
+// than lose it.
+func (a *attempt) warn() {
+	if a.r.o.DelayWarning < 0 || time.Since(a.env.Arrival) < a.r.o.DelayWarning {
+		return
+	}
+	var rcpts []int
+	var report []*copy
+	for _, i := range a.deferred {
+		rc := a.env.Recipients[i]
+		if !rc.Warned.IsZero() || !wants(rc.Notify, "DELAY") {
+			continue
+		}
+		rcpts = append(rcpts, i)
+		for _, c := range a.copies[i] {
+			if c.out.temporary {
+				report = append(report, c)
+			}
+		}
+	}
+	if len(rcpts) == 0 || !a.send(dsn.Delay, report, "delay") {
+		return
+	}
+	if err := a.m.MarkWarned(rcpts); err != nil {
+		maillog.RunnerError(a.env.ID, err.Error())
 	}
 }
 
@@ -351,7 +396,7 @@ func (a *attempt) send(kind dsn.Kind, copies []*copy, what string) bool {
 	if a.env.From == "" || len(copies) == 0 {
 		return true
 	}
-	if !a.r.allowBounce(a.env.From, time.Now()) {
+	if !a.r.allowBounce(a.env.ID, a.env.From, time.Now()) {
 		maillog.BounceSuppressed(a.env.ID, a.env.From, fmt.Sprintf("more than %d notifications to the sender in an hour", a.r.o.BounceLimit))
 		return true
 	}
@@ -359,6 +404,9 @@ func (a *attempt) send(kind dsn.Kind, copies []*copy, what string) bool {
 		Kind: kind, ReportingMTA: a.r.o.Hostname, QueueID: a.env.ID, Sender: a.env.From,
 		Arrival: a.env.Arrival, EnvID: a.env.EnvID, Ret: a.env.Ret,
 		Original: bytes.NewReader(a.body), Size: int64(len(a.body)), ID: a.env.ID + "." + strings.ToLower(what[:1]) + fmt.Sprint(time.Now().UnixNano()%1e6),
+	}
+	if kind == dsn.Delay {
+		rep.RetryUntil = a.env.Arrival.Add(a.r.o.MaxQueueLifetime)
 	}
 	for _, c := range copies {
 		rc := a.env.Recipients[c.rcpt]
@@ -368,7 +416,7 @@ func (a *attempt) send(kind dsn.Kind, copies []*copy, what string) bool {
 		}
 		status := c.out.code
 		reason := c.out.reply
-		if c.out.temporary {
+		if c.out.temporary && kind == dsn.Failure {
 			reason = "message expired after " + a.now.Sub(a.env.Arrival).Round(time.Second).String() + " in the queue; last reply: " + reason
 		}
 		rep.Recipients = append(rep.Recipients, dsn.Recipient{

@@ -45,14 +45,28 @@
 // reply. Nothing about routing is kept: each attempt looks up aliases and MX
 // records afresh, so a configuration change applies to waiting mail.
 //
+// # Delay warnings
+//
+// When an attempt leaves recipients deferred and the message is older than
+// DelayWarning (default 4 h, sendmail's Timeout.queuewarn), the sender gets
+// one warning (RFC 3464 Action: delayed, Will-Retry-Until the arrival plus
+// MaxQueueLifetime, the message's header only) naming those of them whose
+// NOTIFY asks for delays (the default, or DELAY) and who had none before.
+// queue.Message.MarkWarned records it in the state log once the warning is
+// committed, so no later attempt, runner or restart repeats it (a crash
+// between the two may; a warning is never lost).
+//
 // # Bounces
 //
 // One DSN per message and attempt names every recipient that failed, from
 // MAILER-DAEMON, queued with the null sender <> so that it is never bounced
 // itself. None is sent for a null-sender message, or for recipients with
 // NOTIFY=NEVER or a NOTIFY without FAILURE; NOTIFY=SUCCESS gets a success
-// report. At most BounceLimit DSNs go to one sender per hour (a bounce storm
-// from a broken list stops there); the others are logged and dropped.
+// report. At most BounceLimit DSNs (bounces, warnings and success reports
+// alike) go to one sender per hour (a bounce storm from a broken list stops
+// there); the others are logged and dropped. The counts live in the queue
+// (queue.DSNLog), so the daemon, every sendmail -q run and a restarted
+// runner share them.
 //
 // # Corrupt files
 //
@@ -92,6 +106,7 @@ const (
 	DefaultConcurrency      = 10
 	DefaultDestConcurrency  = 20
 	DefaultBounceLimit      = 100
+	DefaultDelayWarning     = 4 * time.Hour // sendmail's Timeout.queuewarn
 	DefaultInterval         = 5 * time.Minute
 )
 
@@ -110,6 +125,7 @@ type Options struct {
 	DestinationConcurrency int // transactions at once per destination; 0 DefaultDestConcurrency
 	MinBackoff, MaxBackoff time.Duration
 	MaxQueueLifetime       time.Duration
+	DelayWarning           time.Duration // age of a deferred message that warns its sender; 0 DefaultDelayWarning, <0 never
 	BounceLimit            int           // DSNs per sender per hour; 0 DefaultBounceLimit, <0 no limit
 	Interval               time.Duration // Run: time between queue scans; 0 DefaultInterval
 
@@ -122,14 +138,14 @@ type Options struct {
 }
 
 // Runner keeps what outlives one queue run: per-destination slots and the
-// bounce counts.
+// bounce counts (shared with other runners through the queue).
 type Runner struct {
 	o Options
 
 	mu      sync.Mutex
 	slots   map[string]chan struct{}
-	bounces map[string][]time.Time // sender → DSN times in the last hour
-	seen    map[string]bool        // messages being attempted or waiting to be due
+	bounces *queue.DSNLog
+	seen    map[string]bool // messages being attempted or waiting to be due
 }
 
 // New returns a Runner with o's defaults filled in.
@@ -155,26 +171,35 @@ func New(o Options) *Runner {
 	if o.BounceLimit == 0 {
 		o.BounceLimit = DefaultBounceLimit
 	}
+	if o.DelayWarning == 0 {
+		o.DelayWarning = DefaultDelayWarning
+	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
 	}
 	if o.Relay == nil {
 		o.Relay = relay.New(relay.Options{Hostname: o.Hostname})
 	}
-	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: map[string][]time.Time{}, seen: map[string]bool{}}
+	return &Runner{o: o, slots: map[string]chan struct{}{}, bounces: o.Queue.DSNLog(time.Hour), seen: map[string]bool{}}
 }
+
+// Close releases what the Runner holds open.
+func (r *Runner) Close() error { return r.bounces.Close() }
 
 // Once runs the queue once: every message that is due (all, with
 // o.Force), N at a time, and returns when they are done.
 func Once(ctx context.Context, o Options) error {
-	_, err := New(o).Scan(ctx, o.Force)
+	r := New(o)
+	defer r.Close()
+	_, err := r.Scan(ctx, o.Force)
 	return err
 }
 
 // Run is the queue daemon: a scan at start, then every Interval, at the
 // time the earliest deferred recipient is due, and at each wake-up
 // (queue.Wake: a message named is attempted at once; an empty wake-up is a
-// flush, a forced scan). It returns when ctx ends, after the attempts in
+// flush, a forced scan, as smtpd -flush and an ordinary user's sendmail -q
+// ask). It returns when ctx ends, after the attempts in
 // flight have stopped.
 //
 // Wake-ups are datagrams, and the kernel drops those that find the
@@ -184,17 +209,26 @@ func Once(ctx context.Context, o Options) error {
 // wake-up costs that second, not an Interval.
 func Run(ctx context.Context, o Options) error {
 	r := New(o)
+	defer r.Close()
 	wl, err := o.Queue.ListenWake()
 	if err != nil {
 		return err
 	}
 	wakes := make(chan string, 64)
+	flushes := make(chan struct{}, 1)
 	go func() {
 		for {
 			id, err := wl.Next()
 			if err != nil {
 				close(wakes)
 				return
+			}
+			if id == "" {
+				select {
+				case flushes <- struct{}{}:
+				default: // one is waiting already
+				}
+				continue
 			}
 			select {
 			case wakes <- id:
@@ -262,14 +296,13 @@ func Run(ctx context.Context, o Options) error {
 			if !ok {
 				return errors.New("runner: wake socket closed")
 			}
-			if id == "" {
-				force = true
-				continue
-			}
 			if catchUp.IsZero() {
 				catchUp = time.Now().Add(time.Second)
 			}
 			attempt(id)
+		case <-flushes:
+			timer.Stop()
+			force = true
 		case due := <-dues:
 			timer.Stop()
 			if due.Before(next) {
@@ -408,23 +441,15 @@ func (r *Runner) backoff(arrival, now time.Time) time.Duration {
 	return min(max(d, r.o.MinBackoff), r.o.MaxBackoff)
 }
 
-// allowBounce counts a DSN to sender against the hourly limit.
-func (r *Runner) allowBounce(sender string, now time.Time) bool {
+// allowBounce counts a DSN to sender against the hourly limit, in the
+// queue's DSN log that every runner shares.
+func (r *Runner) allowBounce(id, sender string, now time.Time) bool {
 	if r.o.BounceLimit < 0 {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ts := r.bounces[sender][:0]
-	for _, t := range r.bounces[sender] {
-		if now.Sub(t) < time.Hour {
-			ts = append(ts, t)
-		}
+	ok, err := r.bounces.Allow(sender, r.o.BounceLimit, now)
+	if err != nil {
+		maillog.RunnerError(id, err.Error())
 	}
-	if len(ts) >= r.o.BounceLimit {
-		r.bounces[sender] = ts
-		return false
-	}
-	r.bounces[sender] = append(ts, now)
-	return true
+	return ok
 }

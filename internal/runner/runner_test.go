@@ -350,3 +350,178 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// A message deferred past DelayWarning warns its sender once, however many
+// attempts and runners follow, about the recipients whose NOTIFY asks for
+// it; the warning is an RFC 3464 report that Python's email package reads:
+// Action: delayed, the 4.x.x status, Will-Retry-Until, the header only.
+func TestDelayWarningOnce(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].SetRcpt(func(string) error { return relaytest.Reply(451, smtp.EnhancedCode{4, 7, 1}, "greylisted") })
+	w.opts.DelayWarning = time.Millisecond
+	env := &queue.Envelope{From: "alice@here.test", Proto: "local", Recipients: []*queue.Recipient{
+		{Addr: "bob@there.test"}, {Addr: "carol@there.test", Notify: "FAILURE"},
+		{Addr: "dave@there.test", Notify: "SUCCESS,DELAY"}, {Addr: "erin@there.test", Notify: "NEVER"}}}
+	qw, err := w.q.Create(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(qw, "From: alice@here.test\nSubject: slow\n\nthe body\n")
+	if err := qw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	w.enqueue("", "frank@there.test") // a bounce is never warned about either
+	time.Sleep(5 * time.Millisecond)
+	w.once(false)
+	// Later runs leave the warning queued, and attempt the message again.
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" }
+	w.once(true)
+	w.once(true)
+	warnings := 0
+	var dsn string
+	for _, e := range w.envelopes() {
+		if e.ID == qw.ID() {
+			if rc := e.Recipients[0]; rc.State != queue.Deferred || rc.Attempts != 3 || rc.Warned.IsZero() {
+				t.Errorf("bob: %v after %d attempts, warned %v", rc.State, rc.Attempts, rc.Warned)
+			}
+		}
+		if e.From == "" && e.Recipients[0].Addr == "alice@here.test" {
+			warnings++
+			dsn = w.bounces()["alice@here.test"]
+		}
+	}
+	if warnings != 1 {
+		t.Fatalf("%d delay warnings queued, want 1", warnings)
+	}
+	py := `
+import sys, email
+m = email.message_from_string(sys.stdin.read())
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status"
+parts = m.get_payload()
+assert "WARNING MESSAGE ONLY" in parts[0].get_payload(), parts[0].get_payload()
+blocks = parts[1].get_payload()
+for b in blocks[1:]:
+    assert b["Will-Retry-Until"], b
+    print(b["Final-Recipient"], "|", b["Action"], "|", b["Status"], "|", b["Diagnostic-Code"])
+print(parts[2].get_content_type(), "the body" in str(parts[2]))
+`
+	cmd := exec.Command("python3", "-c", py)
+	cmd.Stdin = strings.NewReader(dsn)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s\n%s", err, out, dsn)
+	}
+	want := "rfc822; bob@there.test | delayed | 4.7.1 | smtp; 451 4.7.1 greylisted\n" +
+		"rfc822; dave@there.test | delayed | 4.7.1 | smtp; 451 4.7.1 greylisted\n" +
+		"text/rfc822-headers False\n"
+	if string(out) != want {
+		t.Errorf("python read:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// The bounce cap holds across runner processes: a second run (Once again,
+// as the next sendmail -q) counts the bounces of the first.
+func TestBounceCapSharedAcrossRuns(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].Rcpt = func(string) error { return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "no") }
+	w.opts.BounceLimit = 3
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" } // leave the bounces queued
+	bounces := func() int {
+		n := 0
+		for _, e := range w.envelopes() {
+			if e.From == "" {
+				n++
+			}
+		}
+		return n
+	}
+	w.enqueue("list@here.test", "bob@there.test")
+	w.enqueue("list@here.test", "bob@there.test")
+	w.once(false)
+	if n := bounces(); n != 2 {
+		t.Fatalf("first run: %d bounces, want 2", n)
+	}
+	w.enqueue("list@here.test", "bob@there.test")
+	w.enqueue("list@here.test", "bob@there.test")
+	w.once(false)
+	if n := bounces(); n != 3 {
+		t.Fatalf("after the second run: %d bounces, want 3", n)
+	}
+}
+
+// A relay_host whose name does not resolve now defers the mail (never a
+// bounce, however often); after the configuration names a smarthost that
+// resolves, a requeue delivers the waiting mail there: nothing about the
+// old route was kept.
+func TestUnresolvableSmarthostDefersUntilRequeue(t *testing.T) {
+	w := newWorld(t, "there.test")
+	relayOpts := func(host string) relay.Options {
+		return relay.Options{Hostname: "mx.here.test", Resolver: &relay.Resolver{Servers: []string{w.dns.Addr}, Timeout: time.Second},
+			Port: w.port, DialTimeout: time.Second, CommandTimeout: 2 * time.Second, RelayHost: fmt.Sprintf("[%s]:%d", host, w.port)}
+	}
+	w.opts.Relay = relay.New(relayOpts("gone.test"))
+	w.opts.MinBackoff, w.opts.MaxBackoff = time.Hour, time.Hour
+	id := w.enqueue("alice@here.test", "bob@far.test")
+	w.once(false)
+	w.once(true)
+	envs := w.envelopes()
+	if len(envs) != 1 || envs[0].ID != id {
+		t.Fatalf("want only the message queued (no bounce), got %d messages", len(envs))
+	}
+	if rc := envs[0].Recipients[0]; rc.State != queue.Deferred || rc.Attempts != 2 {
+		t.Fatalf("bob: %v after %d attempts, want deferred after 2 (%s)", rc.State, rc.Attempts, rc.LastReply)
+	}
+
+	w.dns.Add(t, "smarthost.test. A 127.0.0.2") // there.test's sink
+	w.opts.Relay = relay.New(relayOpts("smarthost.test"))
+	w.once(false) // not due for an hour
+	if n := len(w.sinks["there.test"].Messages()); n != 0 {
+		t.Fatalf("delivered before the requeue: %d", n)
+	}
+	if err := w.q.Requeue(id); err != nil {
+		t.Fatal(err)
+	}
+	w.once(false)
+	msgs := w.sinks["there.test"].Messages()
+	if len(msgs) != 1 || msgs[0].To[0] != "bob@far.test" || len(w.envelopes()) != 0 {
+		t.Fatalf("after the requeue: sink %+v, queue %d", msgs, len(w.envelopes()))
+	}
+}
+
+// A delay warning counts against the bounce cap like a bounce: over the
+// cap it is not sent, and it is not sent later either (the recipient is
+// recorded as warned), so a storm does not turn into a storm of warnings.
+func TestDelayWarningCapped(t *testing.T) {
+	w := newWorld(t, "there.test")
+	w.sinks["there.test"].SetRcpt(func(to string) error {
+		if strings.HasPrefix(to, "gone") {
+			return relaytest.Reply(550, smtp.EnhancedCode{5, 1, 1}, "no such user")
+		}
+		return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "later")
+	})
+	w.opts.BounceLimit = 1
+	w.opts.DelayWarning = time.Millisecond
+	// One at a time, in queue order, so that the bounce takes the place;
+	// the DSNs are left queued.
+	w.opts.Concurrency = 1
+	w.opts.Select = func(env *queue.Envelope) bool { return env.From != "" }
+	w.enqueue("list@here.test", "gone@there.test")
+	slow := w.enqueue("list@here.test", "bob@there.test")
+	time.Sleep(5 * time.Millisecond)
+	w.once(false)
+	w.opts.BounceLimit = 2 // room again: still no warning for bob
+	w.once(true)
+	var dsns []string
+	for _, e := range w.envelopes() {
+		if e.From == "" {
+			dsns = append(dsns, w.bounces()[e.Recipients[0].Addr])
+		}
+		if e.ID == slow && e.Recipients[0].Warned.IsZero() {
+			t.Error("the suppressed warning is not recorded: it would go later")
+		}
+	}
+	if len(dsns) != 1 || !strings.Contains(dsns[0], "Action: failed") {
+		t.Fatalf("want the bounce alone, got %d notifications:\n%s", len(dsns), strings.Join(dsns, "\n----\n"))
+	}
+}
