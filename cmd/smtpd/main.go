@@ -53,11 +53,11 @@ func run(c *cli.Context) error {
 		return cli.Exit("smtpd: "+err.Error(), status.Config)
 	}
 	if c.Bool("i") || daemon.IsSocket(os.Stdin) {
-		maillog.Syslog("yubin/smtpd")
+		maillog.Open("smtpd", cfg.MaillogFile)
 		return serveStdio(c, cfg)
 	}
 	maillog.SetOutput(os.Stderr) // unless there is a syslog
-	maillog.Syslog("yubin/smtpd")
+	maillog.Open("smtpd", cfg.MaillogFile)
 	opts, err := options(cfg)
 	if err != nil {
 		return cli.Exit("smtpd: "+err.Error(), status.Config)
