@@ -9,7 +9,7 @@
 // that would have written it, in the syslog tag yubin/NAME[pid]:
 //
 //	yubin/smtpd[pid]:  3FQ9: client=unknown[192.0.2.7], sasl_method=PLAIN, sasl_username=bob
-//	yubin/smtpd[pid]:  NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 ...; from=<a@x> to=<b@y> helo=<c>
+//	yubin/smtpd[pid]:  NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 ...; from=<a@x> to=<b@y> proto=ESMTP helo=<c>
 //	yubin/pickup[pid]: 3FQ9: uid=1000 from=<alice@here>
 //	yubin/qmgr[pid]:   3FQ9: from=<a@x>, size=4312, nrcpt=2 (queue active)
 //	yubin/smtp[pid]:   3FQ9: to=<b@y>, relay=mx.y[192.0.2.1]:25, delay=1.2, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 ok)
@@ -191,11 +191,12 @@ func Pickup(id string, uid int, from string) {
 }
 
 // Reject: smtpd refused a client's command: stage is "CONNECT", "RCPT" or
-// "DATA"; name and ip are the client's as in Received; from, to and helo
-// are "" when not known yet; reply is the reply line given.
+// "DATA"; name and ip are the client's as in Received; reply is the reply
+// line given; proto is "SMTP" or "ESMTP" (after EHLO); from, to and helo
+// are "" when not known yet.
 //
-//	NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 no such user here; from=<a@x> to=<b@y> helo=<c>
-func Reject(stage, name, ip, reply, from, to, helo string) {
+//	NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 no such user here; from=<a@x> to=<b@y> proto=ESMTP helo=<c>
+func Reject(stage, name, ip, reply, proto, from, to, helo string) {
 	var b strings.Builder
 	b.WriteString("NOQUEUE: reject: " + stage + " from " + client(name, ip) + ": " + printable(reply) + ";")
 	if stage != "CONNECT" {
@@ -204,6 +205,7 @@ func Reject(stage, name, ip, reply, from, to, helo string) {
 	if to != "" {
 		b.WriteString(" to=<" + printable(to) + ">")
 	}
+	b.WriteString(" proto=" + proto)
 	if helo != "" {
 		b.WriteString(" helo=<" + printable(helo) + ">")
 	}

@@ -21,8 +21,9 @@ func TestPostfixLines(t *testing.T) {
 	Received("0ABC", "", "192.0.2.7", "", "")
 	Received("0ABD", "client.example", "192.0.2.8", "PLAIN", "bob")
 	Pickup("0ABE", 1000, "alice@here")
-	Reject("RCPT", "", "192.0.2.7", "550 5.1.1 no such user", "a@x", "nobody@here", "c.example")
-	Reject("CONNECT", "", "192.0.2.9", "421 4.7.0 too many connections", "", "", "")
+	Reject("RCPT", "", "192.0.2.7", "550 5.1.1 no such user", "ESMTP", "a@x", "nobody@here", "c.example")
+	Reject("DATA", "", "192.0.2.7", "552 5.3.4 too big", "SMTP", "", "", "c.example")
+	Reject("CONNECT", "", "192.0.2.9", "421 4.7.0 too many connections", "SMTP", "", "", "")
 	Active("0ABC", "", 4312, 2)
 	Attempt(SMTP, "0ABC", "b@y", "b@y", "mx.y[192.0.2.1]:25", 1234*time.Millisecond, "2.0.0", "sent", "250 2.0.0 ok")
 	Attempt(SMTP, "0ABC", "c@z", "", "", 5*time.Second, "4.4.1", "deferred", "connect\r\nrefused")
@@ -33,8 +34,9 @@ func TestPostfixLines(t *testing.T) {
 	want := `0ABC: client=unknown[192.0.2.7]
 0ABD: client=client.example[192.0.2.8], sasl_method=PLAIN, sasl_username=bob
 0ABE: uid=1000 from=<alice@here>
-NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 no such user; from=<a@x> to=<nobody@here> helo=<c.example>
-NOQUEUE: reject: CONNECT from unknown[192.0.2.9]: 421 4.7.0 too many connections;
+NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 no such user; from=<a@x> to=<nobody@here> proto=ESMTP helo=<c.example>
+NOQUEUE: reject: DATA from unknown[192.0.2.7]: 552 5.3.4 too big; from=<> proto=SMTP helo=<c.example>
+NOQUEUE: reject: CONNECT from unknown[192.0.2.9]: 421 4.7.0 too many connections; proto=SMTP
 0ABC: from=<>, size=4312, nrcpt=2 (queue active)
 0ABC: to=<b@y>, relay=mx.y[192.0.2.1]:25, delay=1.23, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 ok)
 0ABC: to=<c@z>, relay=none, delay=5, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect??refused)

@@ -93,7 +93,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		var reply *smtp.SMTPError
 		if errors.As(err, &reply) && s.env != nil {
-			maillog.Reject("RCPT", s.client.name, s.client.addr, line(reply), s.env.From, to, s.conn.Hostname())
+			maillog.Reject("RCPT", s.client.name, s.client.addr, line(reply), s.logProto(), s.env.From, to, s.conn.Hostname())
 		}
 		return s.fail(err)
 	}
@@ -147,7 +147,7 @@ func (s *session) Data(r io.Reader) error {
 			s.logError(err)
 			return s.fail(replyQueueFailed)
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			maillog.Reject("DATA", s.client.name, s.client.addr, line(replyTooBig), env.From, "", s.conn.Hostname())
+			maillog.Reject("DATA", s.client.name, s.client.addr, line(replyTooBig), s.logProto(), env.From, "", s.conn.Hostname())
 			return s.fail(replyTooBig)
 		case errors.Is(err, smtp.ErrTooLongLine):
 			return s.fail(replyLineTooLong)
@@ -220,6 +220,10 @@ func (s *session) proto() string {
 	}
 	return p
 }
+
+// logProto is the protocol as Postfix logs it (proto=): SMTP or ESMTP,
+// without RFC 3848's S for TLS and A for AUTH.
+func (s *session) logProto() string { return strings.TrimRight(s.proto(), "SA") }
 
 // logError reports what the client is not told: why the queue failed.
 func (s *session) logError(err error) {
