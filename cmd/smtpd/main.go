@@ -56,7 +56,7 @@ func run(c *cli.Context) error {
 		maillog.Open("smtpd", cfg.MaillogFile)
 		return serveStdio(c, cfg)
 	}
-	maillog.SetOutput(os.Stderr) // unless there is a syslog
+	maillog.SetOutput(os.Stderr) // unless there is a syslog or maillog_file
 	maillog.Open("smtpd", cfg.MaillogFile)
 	opts, err := options(cfg)
 	if err != nil {
