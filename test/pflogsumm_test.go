@@ -51,7 +51,7 @@ func TestPflogsummCountsADay(t *testing.T) {
 	out := runPython(t, `
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.example")
-print("m1", s.sendmail("alice@example.org", ["bob@mx.test.example"], "Subject: one\r\n\r\none\r\n"))
+print("m1", s.sendmail("alice@example.org", ["bob@mx.test.example"], "Message-ID: <m1@client.example>\r\nSubject: one\r\n\r\none\r\n"))
 print("m2", s.sendmail("alice@example.org", ["carol@elsewhere.example", "bob@mx.test.example", "nobody@mx.test.example"], "Subject: two\r\n\r\ntwo\r\n"))
 print("m3", s.sendmail("bob@mx.test.example", ["defer@elsewhere.example", "reject@elsewhere.example"], "Subject: three\r\n\r\nthree\r\n"))
 s.quit()
@@ -128,13 +128,17 @@ s.quit()
 			names[m[1]]++
 		}
 	}
-	// 3 client= and 1 reject; 2 uid= (sendmail and sendmail -bs); 6
-	// "queue active" and 5 removed; relayed 1 sent, 1 deferred, 1 bounced;
-	// 5 local deliveries; 1 notification.
-	for name, n := range map[string]int{"smtpd": 4, "pickup": 2, "qmgr": 11, "smtp": 3, "local": 5, "bounce": 1} {
+	// 3 client= and 1 reject; 2 uid= (sendmail and sendmail -bs); the
+	// Message-ID of m1 and of m4 (sendmail adds one); 6 "queue active" and
+	// 5 removed; relayed 1 sent, 1 deferred, 1 bounced; 5 local
+	// deliveries; 1 notification.
+	for name, n := range map[string]int{"smtpd": 4, "pickup": 2, "cleanup": 2, "qmgr": 11, "smtp": 3, "local": 5, "bounce": 1} {
 		if names[name] != n {
 			t.Errorf("%d lines of yubin/%s, want %d", names[name], name, n)
 		}
+	}
+	if !regexp.MustCompile(` yubin/cleanup\[\d+\]: \w+: message-id=<m1@client\.example>\n`).Match(data) {
+		t.Errorf("no message-id line for m1")
 	}
 	if t.Failed() {
 		t.Fatalf("log:\n%s", data)

@@ -11,6 +11,7 @@
 //	yubin/smtpd[pid]:  3FQ9: client=unknown[192.0.2.7], sasl_method=PLAIN, sasl_username=bob
 //	yubin/smtpd[pid]:  NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 ...; from=<a@x> to=<b@y> proto=ESMTP helo=<c>
 //	yubin/pickup[pid]: 3FQ9: uid=1000 from=<alice@here>
+//	yubin/cleanup[pid]: 3FQ9: message-id=<20261128064501.3FQ9@here>
 //	yubin/qmgr[pid]:   3FQ9: from=<a@x>, size=4312, nrcpt=2 (queue active)
 //	yubin/smtp[pid]:   3FQ9: to=<b@y>, relay=mx.y[192.0.2.1]:25, delay=1.2, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 ok)
 //	yubin/local[pid]:  3FQ9: to=<c@here>, orig_to=<info@here>, relay=local, delay=0.01, ..., status=sent (delivered to mailbox)
@@ -40,10 +41,11 @@ import (
 // The Postfix programs whose names lines carry; other lines carry the
 // name of the program writing them, set by Open.
 const (
-	smtpd  = "smtpd"  // a message received over SMTP, a rejected command
-	pickup = "pickup" // a message submitted locally
-	qmgr   = "qmgr"   // a message taken up by the runner, and its end
-	bounce = "bounce" // a delivery status notification sent
+	smtpd   = "smtpd"   // a message received over SMTP, a rejected command
+	pickup  = "pickup"  // a message submitted locally
+	cleanup = "cleanup" // the Message-ID of a message queued
+	qmgr    = "qmgr"    // a message taken up by the runner, and its end
+	bounce  = "bounce"  // a delivery status notification sent
 )
 
 // Agent is the Postfix delivery agent a delivery attempt is logged as.
@@ -188,6 +190,15 @@ func Received(id, name, ip, mech, user string) {
 // sendmail -bs.
 func Pickup(id string, uid int, from string) {
 	line(pickup, id+": uid="+strconv.Itoa(uid)+" from=<"+printable(from)+">")
+}
+
+// MessageID: the Message-ID field of message id just queued (Postfix's
+// cleanup line), so that a message can be found from its header; nothing
+// when the message has none.
+func MessageID(id, msgID string) {
+	if msgID != "" {
+		line(cleanup, id+": message-id="+printable(msgID))
+	}
 }
 
 // Reject: smtpd refused a client's command: stage is "CONNECT", "RCPT" or

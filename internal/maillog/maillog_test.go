@@ -21,6 +21,8 @@ func TestPostfixLines(t *testing.T) {
 	Received("0ABC", "", "192.0.2.7", "", "")
 	Received("0ABD", "client.example", "192.0.2.8", "PLAIN", "bob")
 	Pickup("0ABE", 1000, "alice@here")
+	MessageID("0ABE", "<1@here>")
+	MessageID("0ABC", "")
 	Reject("RCPT", "", "192.0.2.7", "550 5.1.1 no such user", "ESMTP", "a@x", "nobody@here", "c.example")
 	Reject("DATA", "", "192.0.2.7", "552 5.3.4 too big", "SMTP", "", "", "c.example")
 	Reject("CONNECT", "", "192.0.2.9", "421 4.7.0 too many connections", "SMTP", "", "", "")
@@ -34,6 +36,7 @@ func TestPostfixLines(t *testing.T) {
 	want := `0ABC: client=unknown[192.0.2.7]
 0ABD: client=client.example[192.0.2.8], sasl_method=PLAIN, sasl_username=bob
 0ABE: uid=1000 from=<alice@here>
+0ABE: message-id=<1@here>
 NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 no such user; from=<a@x> to=<nobody@here> proto=ESMTP helo=<c.example>
 NOQUEUE: reject: DATA from unknown[192.0.2.7]: 552 5.3.4 too big; from=<> proto=SMTP helo=<c.example>
 NOQUEUE: reject: CONNECT from unknown[192.0.2.9]: 421 4.7.0 too many connections; proto=SMTP

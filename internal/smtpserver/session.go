@@ -138,7 +138,8 @@ func (s *session) Data(r io.Reader) error {
 		s.logError(err)
 		return s.fail(replyQueueFailed)
 	}
-	if err := writeMessage(w, received(env, o.Hostname, o.Local), r); err != nil {
+	msgID, err := writeMessage(w, received(env, o.Hostname, o.Local), r)
+	if err != nil {
 		w.Abort()
 		var werr *writeError
 		var nerr net.Error
@@ -170,6 +171,7 @@ func (s *session) Data(r io.Reader) error {
 	} else {
 		maillog.Received(w.ID(), env.ClientName, env.Client, s.authMech, s.authUser)
 	}
+	maillog.MessageID(w.ID(), msgID)
 	if s.wire != nil {
 		s.wire.msgs.Add(1)
 	}
@@ -238,24 +240,26 @@ func (s *session) clientForLog() string {
 }
 
 // writeMessage writes the Received header and then the message from r into
-// w with LF line endings. An error writing to w is a *writeError; any
-// other comes from r.
-func writeMessage(w io.Writer, header string, r io.Reader) error {
+// w with LF line endings, and returns the message's Message-ID, or "". An
+// error writing to w is a *writeError; any other comes from r.
+func writeMessage(w io.Writer, header string, r io.Reader) (string, error) {
 	br := bufio.NewReader(r)
+	tap := &headerTap{w: w}
 	if b, err := br.Peek(1); err == nil && (b[0] == ' ' || b[0] == '\t') {
 		// A message starting with white space would continue our
 		// header: an empty line makes it all body, as Postfix does.
 		header += "\n"
+		tap.done = true
 	}
 	if _, err := io.WriteString(w, header); err != nil {
-		return &writeError{err}
+		return "", &writeError{err}
 	}
-	lf := &lfWriter{w: w}
+	lf := &lfWriter{w: tap}
 	_, err := io.Copy(lf, br)
 	if err == nil {
 		err = lf.Flush()
 	}
-	return err
+	return tap.messageID(), err
 }
 
 // validAddress reports whether an address from MAIL or RCPT is fit to be

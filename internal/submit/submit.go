@@ -131,6 +131,7 @@ func (s *Submission) Run(r io.Reader) (string, error) {
 		return "", &QueueError{err}
 	}
 	maillog.Pickup(w.ID(), s.User.UID, env.From)
+	maillog.MessageID(w.ID(), msg.Get("Message-ID"))
 	s.Queue.Wake(w.ID())
 	return w.ID(), nil
 }
