@@ -68,6 +68,11 @@ s.quit()
 		t.Fatalf("sendmail -bs: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// Without a compiled aliases file the runner warns at every message.
+	if r := s.run("", "newaliases"); r.code != 0 {
+		t.Fatalf("newaliases: exit %d %s", r.code, r.stderr)
+	}
+
 	// The sizes pflogsumm adds up are those of the queued messages.
 	size := map[string]int64{} // by Subject
 	for _, env := range s.queue() {
@@ -172,6 +177,16 @@ s.quit()
 		line(2, "recipient hosts/domains")
 	if !strings.Contains(report, totals) {
 		t.Errorf("pflogsumm's Grand Totals, want\n%s\nin\n%s", totals, report)
+	}
+	for _, want := range []string{
+		"\nmessage deferral detail\n-----------------------\n  smtp (total: 1)\n",
+		"\nmessage bounce detail (by relay)\n--------------------------------\n  mx.elsewhere.example[127.0.0.2]:",
+		"\nmessage reject detail\n---------------------\n  RCPT\n",
+		"\nWarnings: none\n",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("pflogsumm's report lacks %q:\n%s", want, report)
+		}
 	}
 	for title, want := range map[string]map[string]string{
 		"Senders by message count": {

@@ -18,10 +18,11 @@
 //	yubin/bounce[pid]: 3FQ9: sender non-delivery notification: 3FQB
 //	yubin/qmgr[pid]:   3FQ9: removed
 //
-// so that `pflogsumm --syslog-name=yubin` counts yubin's mail. Events
-// Postfix has no line for (logins, sessions, reloads, errors) are
-// key=value lines under the program's own name (yubin/pop3d[pid]:
-// event=auth proto=pop3 user=bob result=ok ...).
+// so that `pflogsumm --syslog-name=yubin` counts yubin's mail. The
+// runner's troubles are Postfix's "warning:" lines, which pflogsumm lists
+// by program. Events Postfix has no line for (logins, sessions, reloads, a
+// mailbox server's errors) are key=value lines under the program's own
+// name (yubin/pop3d[pid]: event=auth proto=pop3 user=bob result=ok ...).
 //
 // The log goes to syslog (facility mail), or to the file maillog_file in
 // syslog's own line format, or to a writer set by SetOutput (a daemon's
@@ -174,6 +175,23 @@ func line(name, text string) {
 // warning: something went wrong that the admin should know of, in the form
 // Postfix logs it (pflogsumm lists these by program).
 func warning(text string) { line("", "warning: "+printable(text)) }
+
+// RunnerError: the runner could not do something that is not one message's
+// delivery (open the aliases, list the queue, write a bounce); id is the
+// message's queue ID, or "".
+//
+//	warning: 3FQ9: queue notification: no space left on device
+func RunnerError(id, reason string) {
+	if id != "" {
+		reason = id + ": " + reason
+	}
+	warning(reason)
+}
+
+// Corrupt: a queue file could not be read; it is moved to corrupt/.
+func Corrupt(id, reason string) {
+	warning(id + ": corrupt queue file, moved to corrupt/: " + reason)
+}
 
 // Received: smtpd queued message id from a client (name its verified
 // reverse DNS name, or ""; ip its address); mech and user are the SMTP AUTH
@@ -377,15 +395,4 @@ func Reload(proto, result, reason string) {
 // sender's hourly limit, NOTIFY=NEVER).
 func BounceSuppressed(id, sender, reason string) {
 	emit("id", id, "event", "bounce-suppressed", "to", "<"+sender+">", "reason", reason)
-}
-
-// Corrupt: a queue file could not be read and was moved to corrupt/.
-func Corrupt(id, reason string) {
-	emit("id", id, "event", "corrupt", "reason", reason)
-}
-
-// RunnerError: the runner could not do something that is not one message's
-// delivery (open the aliases, list the queue, write a bounce).
-func RunnerError(id, reason string) {
-	emit("id", id, "event", "error", "reason", reason)
 }

@@ -33,6 +33,8 @@ func TestPostfixLines(t *testing.T) {
 	BounceQueued("0ABC", "non-delivery", "0ABF")
 	BounceQueued("0ABC", "success", "0ABG")
 	Removed("0ABC")
+	RunnerError("0ABC", "queue notification: disk full")
+	Corrupt("0ABD", "no envelope")
 	want := `0ABC: client=unknown[192.0.2.7]
 0ABD: client=client.example[192.0.2.8], sasl_method=PLAIN, sasl_username=bob
 0ABE: uid=1000 from=<alice@here>
@@ -47,6 +49,8 @@ NOQUEUE: reject: CONNECT from unknown[192.0.2.9]: 421 4.7.0 too many connections
 0ABC: sender non-delivery notification: 0ABF
 0ABC: sender delivery status notification: 0ABG
 0ABC: removed
+warning: 0ABC: queue notification: disk full
+warning: 0ABD: corrupt queue file, moved to corrupt/: no envelope
 `
 	if buf.String() != want {
 		t.Errorf("log =\n%s\nwant\n%s", buf.String(), want)
@@ -89,19 +93,23 @@ func TestLogFile(t *testing.T) {
 	defer SetOutput(nil)
 	Active("0ABC", "a@x", 10, 1)
 	RunnerError("0ABC", "no aliases")
+	RunnerError("", "aliases: line 3: bad")
+	Auth("smtp", "bob", "PLAIN", "ok", "", "192.0.2.7", 0)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(data), "\n")
-	if len(lines) != 4 || lines[0] != "an older line" || lines[3] != "" {
+	if len(lines) != 6 || lines[0] != "an older line" || lines[5] != "" {
 		t.Fatalf("file:\n%s", data)
 	}
 	pid := regexp.QuoteMeta("[" + strconv.Itoa(os.Getpid()) + "]: ")
 	stamp := `^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d [^ .]+ `
 	for i, want := range []string{
 		stamp + `yubin/qmgr` + pid + `0ABC: from=<a@x>, size=10, nrcpt=1 \(queue active\)$`,
-		stamp + `yubin/runner` + pid + `id=0ABC event=error reason="no aliases"$`,
+		stamp + `yubin/runner` + pid + `warning: 0ABC: no aliases$`,
+		stamp + `yubin/runner` + pid + `warning: aliases: line 3: bad$`,
+		stamp + `yubin/runner` + pid + `event=auth proto=smtp user=bob mech=PLAIN result=ok failures=0 client=192\.0\.2\.7$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(lines[i+1]) {
 			t.Errorf("line %d %q, want %s", i+1, lines[i+1], want)
