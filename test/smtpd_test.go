@@ -262,7 +262,7 @@ func TestSmtpdTelnetSession(t *testing.T) {
 	if !strings.HasPrefix(head, "Received: from client.example (") || !strings.Contains(head, " [127.0.0.1])\n\tby mx.test.example (yubin) with ESMTP id "+envs[0].ID+"\n\tfor <sales@mx.test.example>; ") {
 		t.Errorf("Received header:\n%.300s", head)
 	}
-	for _, want := range []string{"event=connect proto=smtp client=127.0.0.1", "event=queued from=<> nrcpt=1", "event=reject proto=smtp stage=rcpt", "event=disconnect proto=smtp result=closed msgs=1"} {
+	for _, want := range []string{"event=connect proto=smtp client=127.0.0.1", envs[0].ID + ": client=", "NOQUEUE: reject: RCPT from ", "event=disconnect proto=smtp result=closed msgs=1"} {
 		s.waitLog(want)
 	}
 }

@@ -63,7 +63,7 @@ func run(c *cli.Context) int {
 		}
 		return report.all(rcpts, code, fmt.Errorf("users_file: %w", err))
 	}
-	maillog.Syslog("yubin/deliver")
+	maillog.Open("deliver", cfg.MaillogFile)
 
 	msg, err := mailbox.ReadMessage(os.Stdin, cfg.MessageSizeLimit)
 	if err != nil {

@@ -51,7 +51,7 @@ func run(c *cli.Context) error {
 	if opts.TLS, err = daemon.TLSConfig(cfg.TLSCert, cfg.TLSKey); err != nil {
 		return cli.Exit("imapd: "+err.Error(), status.Config)
 	}
-	maillog.Syslog("yubin/imapd")
+	maillog.Open("imapd", cfg.MaillogFile)
 	r := &daemon.Reader{
 		Proto: "imap", Plain: cfg.IMAPListen, Implicit: cfg.IMAPSListen, TLSName: "imaps",
 		Busy: "* BYE [UNAVAILABLE] too many sessions, try again later\r\n", TLS: opts.TLS,

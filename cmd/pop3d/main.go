@@ -52,7 +52,7 @@ func run(c *cli.Context) error {
 	if opts.TLS, err = daemon.TLSConfig(cfg.TLSCert, cfg.TLSKey); err != nil {
 		return cli.Exit("pop3d: "+err.Error(), status.Config)
 	}
-	maillog.Syslog("yubin/pop3d")
+	maillog.Open("pop3d", cfg.MaillogFile)
 	r := &daemon.Reader{
 		Proto: "pop3", Plain: cfg.POP3Listen, Implicit: cfg.POP3SListen, TLSName: "pop3s",
 		Busy: "-ERR [SYS/TEMP] too many sessions, try again later\r\n", TLS: opts.TLS,

@@ -75,7 +75,7 @@ func run(c *cli.Context) error {
 	o.Select = sel
 	o.Force = c.Bool("force") || sel != nil
 	maillog.SetOutput(os.Stderr)
-	maillog.Syslog("yubin/smtp")
+	maillog.Open("runner", cfg.MaillogFile)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

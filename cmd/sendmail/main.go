@@ -50,7 +50,7 @@ func run(name string, args []string) int {
 	if err != nil {
 		return fail(status.Config, "", err)
 	}
-	maillog.Syslog("yubin/sendmail")
+	maillog.Open("sendmail", cfg.MaillogFile)
 	q := queue.New(cfg.QueueDir)
 
 	switch opts.Mode {

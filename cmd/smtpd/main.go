@@ -60,11 +60,11 @@ func run(c *cli.Context) error {
 		return flush(cfg, c.String("C"))
 	}
 	if c.Bool("i") || daemon.IsSocket(os.Stdin) {
-		maillog.Syslog("yubin/smtpd")
+		maillog.Open("smtpd", cfg.MaillogFile)
 		return serveStdio(c, cfg)
 	}
-	maillog.SetOutput(os.Stderr) // unless there is a syslog
-	maillog.Syslog("yubin/smtpd")
+	maillog.SetOutput(os.Stderr) // unless there is a syslog or maillog_file
+	maillog.Open("smtpd", cfg.MaillogFile)
 	opts, err := options(cfg)
 	if err != nil {
 		return cli.Exit("smtpd: "+err.Error(), status.Config)

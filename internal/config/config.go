@@ -68,6 +68,7 @@ type Config struct {
 	TLSCert, TLSKey  string   // tls_cert, tls_key: both set or both empty
 	MessageSizeLimit int64    // message_size_limit in bytes; 0 means no limit
 	MailOwner        string   // mail_owner, a user name
+	MaillogFile      string   // maillog_file; "" means syslog
 	SMTPSListen      []string // smtps_listen, host:port (implicit TLS)
 
 	SMTPRecipientLimit        int           // smtp_recipient_limit

@@ -66,6 +66,8 @@ var keys = []key{
 		set: func(c *Config, v string) (err error) { c.MessageSizeLimit, err = parseSize(v); return err }},
 	{name: "mail_owner", def: "mail", doc: "User owning the queue, that daemons run as; group of sendmail and mailq.",
 		set: func(c *Config, v string) (err error) { c.MailOwner, err = parseUser(v); return err }},
+	{name: "maillog_file", def: "", doc: "File all programs append log lines to, syslog format; empty: use syslog.",
+		set: func(c *Config, v string) error { c.MaillogFile = v; return nil }},
 	{name: "smtps_listen", def: "", doc: "Addresses (host:port) where smtpd speaks SMTP inside TLS (465); empty: none.",
 		set: func(c *Config, v string) (err error) { c.SMTPSListen, err = parseListen(v); return err }},
 	{name: "smtp_recipient_limit", def: "100", doc: "Most recipients smtpd accepts for one message (452 4.5.3 beyond).",

@@ -228,7 +228,11 @@ func (a *attempt) done(c *copy, o outcome) {
 		status = "bounced"
 	}
 	rc := a.env.Recipients[c.rcpt]
-	maillog.Attempt(a.env.ID, o.finalRcpt, rc.Addr, o.relay, time.Since(a.env.Arrival), o.code, status, o.reply)
+	agent := maillog.Local
+	if c.d.Kind == aliases.Address {
+		agent = maillog.SMTP
+	}
+	maillog.Attempt(agent, a.env.ID, o.finalRcpt, rc.Addr, o.relay, time.Since(a.env.Arrival), o.code, status, o.reply)
 	a.finish(c)
 }
 
@@ -439,7 +443,6 @@ func (a *attempt) send(kind dsn.Kind, copies []*copy, what string) bool {
 		maillog.RunnerError(a.env.ID, "queue notification: "+err.Error())
 		return false
 	}
-	maillog.Queued(w.ID(), "", 1, int64(buf.Len()), "", "MAILER-DAEMON")
 	maillog.BounceQueued(a.env.ID, what, w.ID())
 	a.r.o.Queue.Wake(w.ID())
 	return true

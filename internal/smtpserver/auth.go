@@ -71,7 +71,7 @@ func (s *session) checkPassword(o *Options, user, password string) error {
 // authResult logs the attempt and turns its outcome into the reply.
 func (s *session) authResult(o *Options, mech, user string, err error) error {
 	if err == nil {
-		s.authUser = user
+		s.authUser, s.authMech = user, mech
 		maillog.Auth("smtp", user, mech, "ok", "", s.client.addr, s.authFailures)
 		return nil
 	}

@@ -10,8 +10,7 @@ import (
 // the end of one Write waits for the next (or Flush) to know what it is.
 type lfWriter struct {
 	w  io.Writer
-	cr bool  // a CR is held back
-	n  int64 // bytes written to w
+	cr bool // a CR is held back
 }
 
 func (l *lfWriter) Write(p []byte) (int, error) {
@@ -64,9 +63,7 @@ func (l *lfWriter) write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	n, err := l.w.Write(p)
-	l.n += int64(n)
-	if err != nil {
+	if _, err := l.w.Write(p); err != nil {
 		return &writeError{err}
 	}
 	return nil

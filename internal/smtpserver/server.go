@@ -292,7 +292,7 @@ func (l *wireListener) Accept() (net.Conn, error) {
 		wc := l.s.newConn(c, o)
 		ip := remoteClient(c.RemoteAddr()).addr
 		if !l.s.admit(wc, ip) {
-			maillog.SMTPReject(ip, "", "connect", "", "", line(replyTooManyConns))
+			maillog.Reject("CONNECT", "", ip, line(replyTooManyConns), "SMTP", "", "", "")
 			go func() {
 				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 				io.WriteString(c, line(replyTooManyConns)+"\r\n")

@@ -25,6 +25,7 @@ type session struct {
 	client client
 
 	authUser     string // the AUTH identity, once authenticated
+	authMech     string // the SASL mechanism it used
 	authFailures int
 
 	// mu guards env: with BDAT, go-smtp runs Data in a goroutine of its
@@ -92,7 +93,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		var reply *smtp.SMTPError
 		if errors.As(err, &reply) && s.env != nil {
-			maillog.SMTPReject(s.client.addr, s.conn.Hostname(), "rcpt", "<"+s.env.From+">", "<"+to+">", line(reply))
+			maillog.Reject("RCPT", s.client.name, s.client.addr, line(reply), s.logProto(), s.env.From, to, s.conn.Hostname())
 		}
 		return s.fail(err)
 	}
@@ -137,7 +138,7 @@ func (s *session) Data(r io.Reader) error {
 		s.logError(err)
 		return s.fail(replyQueueFailed)
 	}
-	size, err := writeMessage(w, received(env, o.Hostname, o.Local), r)
+	msgID, err := writeMessage(w, received(env, o.Hostname, o.Local), r)
 	if err != nil {
 		w.Abort()
 		var werr *writeError
@@ -147,7 +148,7 @@ func (s *session) Data(r io.Reader) error {
 			s.logError(err)
 			return s.fail(replyQueueFailed)
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			maillog.SMTPReject(s.client.addr, s.conn.Hostname(), "data", "<"+env.From+">", "", line(replyTooBig))
+			maillog.Reject("DATA", s.client.name, s.client.addr, line(replyTooBig), s.logProto(), env.From, "", s.conn.Hostname())
 			return s.fail(replyTooBig)
 		case errors.Is(err, smtp.ErrTooLongLine):
 			return s.fail(replyLineTooLong)
@@ -165,10 +166,12 @@ func (s *session) Data(r io.Reader) error {
 		s.logError(err)
 		return s.fail(replyQueueFailed)
 	}
-	maillog.Queued(w.ID(), env.From, len(env.Recipients), size, env.Client, env.User)
-	for _, rc := range env.Recipients {
-		maillog.SMTPRecipient(w.ID(), rc.Addr, rc.ORCPT)
+	if l := o.Local; l != nil {
+		maillog.Pickup(w.ID(), l.UID, env.From)
+	} else {
+		maillog.Received(w.ID(), env.ClientName, env.Client, s.authMech, s.authUser)
 	}
+	maillog.MessageID(w.ID(), msgID)
 	if s.wire != nil {
 		s.wire.msgs.Add(1)
 	}
@@ -220,8 +223,11 @@ func (s *session) proto() string {
 	return p
 }
 
+// logProto is the protocol as Postfix logs it (proto=): SMTP or ESMTP,
+// without RFC 3848's S for TLS and A for AUTH.
+func (s *session) logProto() string { return strings.TrimRight(s.proto(), "SA") }
+
 // logError reports what the client is not told: why the queue failed.
-// TODO: a maillog event for it; maillog has only Queued so far.
 func (s *session) logError(err error) {
 	maillog.ServerError("smtp", s.clientForLog(), s.authUser, err.Error())
 }
@@ -234,24 +240,26 @@ func (s *session) clientForLog() string {
 }
 
 // writeMessage writes the Received header and then the message from r into
-// w with LF line endings, and returns the bytes written. An error writing
-// to w is a *writeError; any other comes from r.
-func writeMessage(w io.Writer, header string, r io.Reader) (int64, error) {
+// w with LF line endings, and returns the message's Message-ID, or "". An
+// error writing to w is a *writeError; any other comes from r.
+func writeMessage(w io.Writer, header string, r io.Reader) (string, error) {
 	br := bufio.NewReader(r)
+	tap := &headerTap{w: w}
 	if b, err := br.Peek(1); err == nil && (b[0] == ' ' || b[0] == '\t') {
 		// A message starting with white space would continue our
 		// header: an empty line makes it all body, as Postfix does.
 		header += "\n"
+		tap.done = true
 	}
 	if _, err := io.WriteString(w, header); err != nil {
-		return 0, &writeError{err}
+		return "", &writeError{err}
 	}
-	lf := &lfWriter{w: w}
+	lf := &lfWriter{w: tap}
 	_, err := io.Copy(lf, br)
 	if err == nil {
 		err = lf.Flush()
 	}
-	return int64(len(header)) + lf.n, err
+	return tap.messageID(), err
 }
 
 // validAddress reports whether an address from MAIL or RCPT is fit to be

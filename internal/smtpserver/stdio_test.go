@@ -72,7 +72,7 @@ func TestServeStdioSession(t *testing.T) {
 	if env.User != "alice" || env.Client != "" || env.ClientName != "" || env.Proto != "ESMTP" || env.Helo != "workstation.test" {
 		t.Errorf("envelope %+v", env)
 	}
-	if l, _, _ := strings.Cut(log.String(), "\n"); !strings.HasPrefix(l, "id="+id+" event=queued from=<alice@workstation.test> nrcpt=1 ") || !strings.HasSuffix(l, " user=alice") {
+	if l, _, _ := strings.Cut(log.String(), "\n"); l != id+": uid=1000 from=<alice@workstation.test>" {
 		t.Errorf("log %q", l)
 	}
 }

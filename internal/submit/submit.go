@@ -124,14 +124,14 @@ func (s *Submission) Run(r io.Reader) (string, error) {
 		single = env.Recipients[0].Addr
 	}
 	msg.Prepend("Received", Received(s.Hostname, s.User.UID, w.ID(), env.Arrival, single))
-	size, err := msg.WriteTo(w)
-	if err != nil {
+	if _, err := msg.WriteTo(w); err != nil {
 		return "", &QueueError{err}
 	}
 	if err := w.Commit(); err != nil {
 		return "", &QueueError{err}
 	}
-	maillog.Queued(w.ID(), env.From, len(env.Recipients), size, "", s.User.Name)
+	maillog.Pickup(w.ID(), s.User.UID, env.From)
+	maillog.MessageID(w.ID(), msg.Get("Message-ID"))
 	s.Queue.Wake(w.ID())
 	return w.ID(), nil
 }
