@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"yubin/internal/address"
 	"yubin/internal/auth"
 	"yubin/internal/config"
 	"yubin/internal/mailbox"
@@ -89,7 +90,14 @@ func run(c *cli.Context) int {
 			report.line(rcpt, mailbox.Status(err), err.Error())
 			continue
 		}
-		report.line(rcpt, status.OK, "delivered to "+filepath.Dir(filepath.Dir(path)))
+		// The runner logs its own line for each delivery; deliver(8) logs here.
+		dir := filepath.Dir(filepath.Dir(path))
+		var size int64
+		if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		maillog.Delivered(msg.ID, msg.Sender, address.Qualify(rcpt, cfg.Hostname), msg.OrigRcpt, dir, size)
+		report.line(rcpt, status.OK, "delivered to "+dir)
 	}
 	return code
 }

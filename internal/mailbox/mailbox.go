@@ -75,7 +75,6 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/maildir"
-	"yubin/internal/maillog"
 	"yubin/internal/status"
 )
 
@@ -156,7 +155,6 @@ func (d *Deliverer) Deliver(m *Message, rcpt string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	maillog.Delivered(m.ID, m.Sender, addr, m.OrigRcpt, dir, size)
 	return filepath.Join(dir, "new", name), nil
 }
 
