@@ -320,19 +320,8 @@ func TestSmtpdFlush(t *testing.T) {
 	if r := s.run("", "smtpd", "-flush"); r.code != 75 || !strings.Contains(r.stderr, "no queue runner is listening") {
 		t.Fatalf("smtpd -flush without a daemon: exit %d %q; want 75 and why", r.code, r.stderr)
 	}
-	var calls atomic.Int32
-	sink.SetRcpt(func(string) error {
-		if calls.Add(1) == 1 {
-			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
-		}
-		return nil
-	})
-	d := s.command("runner", "--interval", "1h")
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
-	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.queueDir, "wake")); return err == nil })
+	deferFirst(sink)
+	startRunnerDaemon(t, s)
 	if r := s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test"); r.code != 0 {
 		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
 	}
@@ -358,21 +347,11 @@ func TestUnprivilegedFlush(t *testing.T) {
 	if r := asUser("", "", "smtpd", "-flush"); r.code != 75 || !strings.Contains(r.stderr, "no queue runner is listening") {
 		t.Fatalf("smtpd -flush by a user, no daemon: exit %d %q; want 75 and why", r.code, r.stderr)
 	}
-	var calls atomic.Int32
-	sink.SetRcpt(func(string) error {
-		if calls.Add(1) == 1 {
-			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
-		}
-		return nil
-	})
+	deferFirst(sink)
 	if r := s.run("Subject: x\n\nbody\n", "sendmail", "carol@there.test"); r.code != 0 {
 		t.Fatalf("sendmail: %d %s", r.code, r.stderr)
 	}
-	d := s.command("runner", "--interval", "1h")
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	startRunnerDaemon(t, s)
 	waitFor(t, 5*time.Second, func() bool {
 		q := s.queue()
 		return len(q) == 1 && q[0].Recipients[0].State == queue.Deferred && !q[0].Active
@@ -414,4 +393,27 @@ func TestDelayWarningCrashRepeatsNeverLoses(t *testing.T) {
 	if q := s.queue(); len(q) != 1 || q[0].Recipients[0].Warned.IsZero() {
 		t.Fatalf("want the warned message alone in the queue, got %d messages", len(q))
 	}
+}
+
+// deferFirst makes sink answer 451 to the first RCPT and accept the rest.
+func deferFirst(sink *relaytest.Sink) {
+	var calls atomic.Int32
+	sink.SetRcpt(func(string) error {
+		if calls.Add(1) == 1 {
+			return relaytest.Reply(451, smtp.EnhancedCode{4, 3, 0}, "not now")
+		}
+		return nil
+	})
+}
+
+// startRunnerDaemon runs `runner --interval 1h` on s until the test ends,
+// once it listens for wake-ups.
+func startRunnerDaemon(t *testing.T, s *system) {
+	t.Helper()
+	d := s.command("runner", "--interval", "1h")
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.queueDir, "wake")); return err == nil })
 }
