@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,5 +282,55 @@ func TestSettledListStandsForTheDirectory(t *testing.T) {
 	}
 	if len(h.msgs) != 3 || h.msgs[1].info != "F" || h.msgs[2].sub != "new" || h.msgs[2].uid != 3 {
 		t.Errorf("after changes: %d messages, %+v %+v", len(h.msgs), h.msgs[1], h.msgs[len(h.msgs)-1])
+	}
+}
+
+// The sizes a session learnt are written down at its end; a session that
+// learnt nothing and found the folder unchanged leaves the list alone.
+func TestSaveCacheWritesOnlyWhatIsNew(t *testing.T) {
+	dir := t.TempDir()
+	writeMaildir(t, dir, map[string]string{"cur/1.a:2,S": "S: a\n\nbody\n", "cur/2.b:2,": "S: b\n\n"})
+	old := time.Now().Add(-time.Hour)
+	for _, sub := range []string{"new", "cur"} {
+		os.Chtimes(filepath.Join(dir, sub), old, old)
+	}
+	inode := func() uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, uidListFile), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	f := &folder{dir: dir}
+	if err := f.sync(true); err != nil {
+		t.Fatal(err)
+	}
+	if f.msgs[0].size != -1 {
+		t.Fatalf("size %d before reading", f.msgs[0].size)
+	}
+	if _, err := f.readFile(f.msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	before := inode()
+	if err := f.saveCache(); err != nil {
+		t.Fatal(err)
+	}
+	if inode() == before {
+		t.Fatal("a learnt size was not written down")
+	}
+	list, _ := readUIDList(dir)
+	if list.entries[0].size != int64(len("S: a\r\n\r\nbody\r\n")) || list.entries[1].size != -1 {
+		t.Errorf("sizes in the list: %d, %d", list.entries[0].size, list.entries[1].size)
+	}
+	g := &folder{dir: dir}
+	if err := g.sync(true); err != nil {
+		t.Fatal(err)
+	}
+	before = inode()
+	if err := g.saveCache(); err != nil {
+		t.Fatal(err)
+	}
+	if inode() != before {
+		t.Error("the list was rewritten though nothing was learnt")
 	}
 }

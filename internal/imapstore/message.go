@@ -19,7 +19,7 @@ func (f *folder) readFile(m *message) ([]byte, error) {
 	}
 	data = crlf(data)
 	if m.size < 0 {
-		m.size = int64(len(data))
+		m.size, f.saved = int64(len(data)), false
 	}
 	return data, nil
 }

@@ -153,7 +153,8 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err := f.sync(!readOnly); err != nil {
 		return nil, s.fault("select "+name, err)
 	}
-	sel := &selected{name: name, f: f, readOnly: readOnly}
+	sel := &selected{name: name, f: f, readOnly: readOnly,
+		view: make([]*message, 0, len(f.msgs)), told: make([]string, 0, len(f.msgs))}
 	data := &imap.SelectData{UIDNext: f.uidNext, UIDValidity: f.uidValidity}
 	for i, m := range f.msgs {
 		sel.view = append(sel.view, m)
