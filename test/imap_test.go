@@ -530,3 +530,50 @@ out["laptop"] = s(M.search(None, "SUBJECT", "laptop")[1])
 		t.Errorf("local INBOX: %d messages, want 1001", len(localAll))
 	}
 }
+
+// Answers larger than the server's write batches arrive whole and in
+// order: FETCH 1:* over 3,000 messages (lines only, no UID unless asked),
+// UID FETCH (UID in every line), a 300 KB BODY[] byte-exact, then NOOP.
+func TestIMAPLargeFetchesArriveWhole(t *testing.T) {
+	s := newPOP3System(t)
+	files := map[string]string{}
+	const n = 3000
+	for i := 1; i <= n; i++ {
+		files[fmt.Sprintf("cur/%d.M%dP1.h:2,S", 1000000000+i, i)] = fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("x", i%50))
+	}
+	big := "Subject: big\n\n" + strings.Repeat("0123456789abcdef\n", 300<<10/17)
+	files[fmt.Sprintf("cur/%d.M0P1.h:2,", 1000000000+n+1)] = big
+	s.mailbox("bob", files)
+	port, _ := s.startIMAPd(false)
+	out := s.imaplib(`
+M = imaplib.IMAP4("127.0.0.1", port)
+M.login("bob", "correct horse")
+M.select("INBOX")
+out["fetch"] = s(M.fetch("1:*", "(FLAGS RFC822.SIZE)")[1])
+out["uid_fetch"] = s(M.uid("FETCH", "1:*", "(FLAGS)")[1])
+out["big"] = s(M.fetch(argv[0], "(BODY.PEEK[])")[1][0][1])
+out["noop"] = s(M.noop())
+M.logout()
+`, port, strconv.Itoa(n+1))
+	lines, _ := out["fetch"].([]any)
+	if len(lines) != n+1 {
+		t.Fatalf("FETCH 1:* gave %d lines, want %d", len(lines), n+1)
+	}
+	for i := 1; i <= n; i++ {
+		body := fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("x", i%50))
+		want := fmt.Sprintf("%d (FLAGS (\\Seen) RFC822.SIZE %d)", i, len(body)+strings.Count(body, "\n"))
+		if lines[i-1] != want {
+			t.Fatalf("FETCH line %d = %q, want %q", i, lines[i-1], want)
+		}
+	}
+	uidLines, _ := out["uid_fetch"].([]any)
+	if len(uidLines) != n+1 || uidLines[n-1] != fmt.Sprintf("%d (UID %d FLAGS (\\Seen))", n, n) {
+		t.Errorf("UID FETCH: %d lines, line %d %v", len(uidLines), n, uidLines[n-1])
+	}
+	if out["big"] != strings.ReplaceAll(big, "\n", "\r\n") {
+		t.Errorf("BODY[] of %d bytes came as %d bytes", len(big)+strings.Count(big, "\n"), len(str(out["big"])))
+	}
+	if str(out["noop"]) != "[OK [NOOP completed]]" {
+		t.Errorf("NOOP after the fetches = %v", out["noop"])
+	}
+}

@@ -14,6 +14,10 @@ import (
 // INTERNALDATE come from the folder's list; anything else reads the file.
 // A body section fetched without PEEK sets \Seen, as RFC 9051 §6.4.5 says.
 func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	return s.out.corked(func() error { return s.fetch(w, numSet, options) })
+}
+
+func (s *Session) fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	sel := s.sel
 	markSeen := false
 	if !sel.readOnly {
@@ -47,7 +51,9 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			seen = append(seen, seq)
 		}
 		rw := w.CreateMessage(seq)
-		rw.WriteUID(m.uid)
+		if options.UID { // asked for, or UID FETCH (RFC 9051 §6.4.9)
+			rw.WriteUID(m.uid)
+		}
 		if options.Flags || setSeen {
 			flags := sel.f.flags(m)
 			if setSeen {

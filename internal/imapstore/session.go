@@ -30,6 +30,7 @@ type Session struct {
 	sel      *selected
 	onClose  func()
 	conn     *imapserver.Conn
+	out      *corkConn // under conn: Fetch, Store and Expunge cork it
 }
 
 var _ imapserver.SessionIMAP4rev2 = (*Session)(nil)
@@ -352,6 +353,10 @@ func static(start, stop, last uint32) (uint32, uint32) {
 
 // Store changes flags, renaming the files under the folder lock.
 func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	return s.out.corked(func() error { return s.store(w, numSet, flags) })
+}
+
+func (s *Session) store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags) error {
 	sel := s.sel
 	if sel.readOnly {
 		return errReadOnly
@@ -425,6 +430,10 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 
 // Expunge removes the messages flagged \Deleted (of uids, when not nil).
 func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	return s.out.corked(func() error { return s.expunge(w, uids) })
+}
+
+func (s *Session) expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	sel := s.sel
 	if sel.readOnly {
 		return errReadOnly
