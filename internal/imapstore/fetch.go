@@ -14,10 +14,6 @@ import (
 // INTERNALDATE come from the folder's list; anything else reads the file.
 // A body section fetched without PEEK sets \Seen, as RFC 9051 §6.4.5 says.
 func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	return s.out.corked(func() error { return s.fetch(w, numSet, options) })
-}
-
-func (s *Session) fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	sel := s.sel
 	markSeen := false
 	if !sel.readOnly {

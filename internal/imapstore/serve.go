@@ -64,8 +64,8 @@ func Serve(ctx context.Context, opts Options, conn net.Conn) error {
 	}
 	client := clientOf(conn)
 	local := client == "stdio" || isLoopback(conn.RemoteAddr())
-	cork := &corkConn{Conn: conn}
-	conn = cork
+	held := &heldConn{Conn: conn}
+	conn = held
 	if opts.ImplicitTLS {
 		tc := tls.Server(conn, opts.TLS)
 		tc.SetDeadline(time.Now().Add(time.Minute))
@@ -81,7 +81,7 @@ func Serve(ctx context.Context, opts Options, conn net.Conn) error {
 	var sess *Session
 	srvOpts := &imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			sess = &Session{opts: &opts, client: client, conn: c, out: cork, onClose: func() { once.Do(func() { close(done) }) }}
+			sess = &Session{opts: &opts, client: client, conn: c, out: held, onClose: func() { once.Do(func() { close(done) }) }}
 			return sess, nil, nil
 		},
 		Caps:         Caps,

@@ -30,7 +30,7 @@ type Session struct {
 	sel      *selected
 	onClose  func()
 	conn     *imapserver.Conn
-	out      *corkConn // under conn: Fetch, Store and Expunge cork it
+	out      *heldConn // under conn: IDLE flushes its updates
 }
 
 var _ imapserver.SessionIMAP4rev2 = (*Session)(nil)
@@ -272,6 +272,9 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 			if err := s.Poll(w, true); err != nil {
 				return err
 			}
+			if err := s.out.Flush(); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -353,10 +356,6 @@ func static(start, stop, last uint32) (uint32, uint32) {
 
 // Store changes flags, renaming the files under the folder lock.
 func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
-	return s.out.corked(func() error { return s.store(w, numSet, flags) })
-}
-
-func (s *Session) store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags) error {
 	sel := s.sel
 	if sel.readOnly {
 		return errReadOnly
@@ -430,10 +429,6 @@ func (s *Session) store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 
 // Expunge removes the messages flagged \Deleted (of uids, when not nil).
 func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	return s.out.corked(func() error { return s.expunge(w, uids) })
-}
-
-func (s *Session) expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	sel := s.sel
 	if sel.readOnly {
 		return errReadOnly
