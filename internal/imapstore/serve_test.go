@@ -129,10 +129,11 @@ func TestBadCommandsThenSession(t *testing.T) {
 		{"SELECT ../../etc", "b5 NO"},
 		{"CREATE a/b", "b6 NO"},
 		{"SELECT INBOX", "b7 OK [READ-WRITE]"},
-		// go-imap beta.8 answers a malformed set NO [SERVERBUG], not BAD.
+		// go-imap beta.8 answers a malformed set NO [SERVERBUG], not BAD
+		// (its PR #765); a number beyond the last is BAD (RFC 9051 §9).
 		{"FETCH x FLAGS", "b8 NO"},
 		{"UID FETCH 1:* (FLAGS)", "b9 OK"},
-		{"STORE 5 +FLAGS (\\Seen)", "b10 OK"},
+		{"STORE 5 +FLAGS (\\Seen)", "b10 BAD"},
 		{"NOOP", "b11 OK"},
 	} {
 		tag := strings.Fields(tc.want)[0]

@@ -61,14 +61,21 @@ var (
 	errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
 	errExists    = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
 	errBadName   = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
-	errInbox     = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX cannot be deleted or renamed"}
+	errInbox     = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX cannot be deleted"}
 	errReadOnly  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only (EXAMINE)"}
 	errLogin     = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "The mailbox cannot be opened now, try again later"}
 	errOverQuota = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
+	// RFC 9051 §9 (seq-number): a tagged BAD for a sequence number beyond
+	// the last message, "*" in an empty mailbox included.
+	errBadSeq = &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Sequence number beyond the last message"}
 )
 
-// fault logs err and returns what the client is told.
+// fault logs err and returns what the client is told; an *imap.Error is
+// that already.
 func (s *Session) fault(what string, err error) error {
+	if ie := (*imap.Error)(nil); errors.As(err, &ie) {
+		return ie
+	}
 	if errors.Is(err, maildir.ErrOverQuota) {
 		return errOverQuota
 	}
@@ -290,6 +297,11 @@ func (sel *selected) forEach(numSet imap.NumSet, fn func(seq uint32, m *message)
 	var spans [][2]int // view indexes, inclusive
 	switch set := numSet.(type) {
 	case imap.SeqSet:
+		for _, r := range set {
+			if n == 0 || r.Start > uint32(n) || r.Stop > uint32(n) {
+				return errBadSeq
+			}
+		}
 		for _, r := range staticSeq(set, uint32(n)) {
 			lo, hi := int(r.Start)-1, min(int(r.Stop), n)-1
 			if lo <= hi {
