@@ -170,3 +170,21 @@ func TestTooManyFailures(t *testing.T) {
 		t.Errorf("after the fifth failure: %q", rest)
 	}
 }
+
+// IDLE lasts IdleTimeout, not imapserver's 35 minutes, and ends with BYE.
+func TestIdleEndsWithByeAfterIdleTimeout(t *testing.T) {
+	opts := testOptions(t)
+	opts.IdleTick, opts.IdleTimeout = 50*time.Millisecond, 500*time.Millisecond
+	c, r := serveOne(t, opts, func(c net.Conn) net.Conn { return c })
+	r.ReadString('\n')
+	exchange(t, c, r, "a1", "LOGIN alice secret")
+	exchange(t, c, r, "a2", "SELECT INBOX")
+	c.Write([]byte("a3 IDLE\r\n"))
+	if cont, _ := r.ReadString('\n'); !strings.HasPrefix(cont, "+ ") {
+		t.Fatalf("IDLE = %q", cont)
+	}
+	rest, err := io.ReadAll(r) // the client's deadline is 10 s
+	if err != nil || !strings.HasPrefix(string(rest), "* BYE ") {
+		t.Errorf("after IdleTimeout: %q, %v; want BYE and the end", rest, err)
+	}
+}

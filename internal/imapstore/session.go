@@ -267,15 +267,23 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return nil
 }
 
-// Idle rescans the selected folder every IdleTick until stop.
+// Idle rescans the selected folder every IdleTick until stop, and ends the
+// session with BYE after IdleTimeout. imapserver's own limit for IDLE is
+// its 35 min between commands, set when IDLE starts (after this goroutine
+// starts): each tick puts the read deadline past IdleTimeout again.
 func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	end := time.Now().Add(s.opts.IdleTimeout)
 	t := time.NewTicker(s.opts.IdleTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return nil
-		case <-t.C:
+		case now := <-t.C:
+			if now.After(end) {
+				return s.conn.Bye("Autologout: IDLE for too long")
+			}
+			s.conn.NetConn().SetReadDeadline(end.Add(time.Minute))
 			if err := s.Poll(w, true); err != nil {
 				return err
 			}
