@@ -129,8 +129,9 @@ func readUIDList(dir string) (*uidList, error) {
 	l.entries = make([]*message, count)
 	names := make([]string, count)
 	for i := range count {
-		line, rest, _ := strings.Cut(body, "\n")
-		body = rest
+		end := strings.IndexByte(body, '\n')
+		line := body[:end]
+		body = body[end+1:]
 		m := &slab[i]
 		if !parseEntry(m, line) || m.uid >= l.next || i > 0 && m.uid <= slab[i-1].uid {
 			return nil, nil // UIDs must rise below UIDNEXT
@@ -146,12 +147,17 @@ func readUIDList(dir string) (*uidList, error) {
 // parseEntry reads a line "UID SIZE DATE PLACE UNIQUE-NAME" into m.
 func parseEntry(m *message, line string) bool {
 	var f [4]string
-	for i := range f {
-		var ok bool
-		if f[i], line, ok = strings.Cut(line, " "); !ok {
-			return false
+	n, start := 0, 0
+	for i := 0; i < len(line) && n < len(f); i++ {
+		if line[i] == ' ' {
+			f[n], start = line[start:i], i+1
+			n++
 		}
 	}
+	if n < len(f) {
+		return false
+	}
+	line = line[start:]
 	uid, ok := decimal(f[0])
 	if !ok || uid == 0 || uid > math.MaxUint32 || line == "" {
 		return false
@@ -188,10 +194,19 @@ func decimal(s string) (int64, bool) {
 	return n, true
 }
 
-// unique reports whether no name is given twice. It sorts 64-bit hashes
-// of the names (a map of 100,000 names costs twice as much) and compares
-// the names themselves only when two hashes are equal.
+// unique reports whether no name is given twice. Names in rising order
+// are (the usual case: UIDs are given in delivery order and names start
+// with the delivery time); otherwise it sorts 64-bit hashes of the names
+// (a map of 100,000 names costs twice as much) and compares the names
+// themselves only when two hashes are equal.
 func unique(names []string) bool {
+	rising := true
+	for i := 1; i < len(names) && rising; i++ {
+		rising = names[i-1] < names[i]
+	}
+	if rising {
+		return true
+	}
 	seed := maphash.MakeSeed()
 	hashes := make([]uint64, len(names))
 	for i, n := range names {

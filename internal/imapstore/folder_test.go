@@ -334,3 +334,31 @@ func TestSaveCacheWritesOnlyWhatIsNew(t *testing.T) {
 		t.Error("the list was rewritten though nothing was learnt")
 	}
 }
+
+// readUIDList takes a list whose UIDs rise below UIDNEXT and whose names
+// are unique, in whatever order the names come, and nothing else.
+func TestReadUIDListChecks(t *testing.T) {
+	const head = "yubin-uidlist 1 7 9 1:2:3 4:5:6 1\n"
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"names rising", "1 - - c, a\n2 5 60 c,S b\n3 - - n c\n", true},
+		{"names in any order", "1 - - c, c\n2 - - c, a\n5 - - n b\n", true},
+		{"name twice, unordered", "1 - - c, b\n2 - - c, a\n3 - - c, b\n", false},
+		{"name twice, adjacent", "1 - - c, a\n2 - - c, a\n", false},
+		{"UID not rising", "2 - - c, a\n2 - - c, b\n", false},
+		{"UID at UIDNEXT", "1 - - c, a\n9 - - c, b\n", false},
+		{"UID zero", "0 - - c, a\n", false},
+		{"bad place", "1 - - x a\n", false},
+		{"no name", "1 - - c, \n", false},
+		{"short line", "1 - -\n", false},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, uidListFile), []byte(head+tc.body), 0o600)
+		l, err := readUIDList(dir)
+		if err != nil || (l != nil) != tc.ok {
+			t.Errorf("%s: list %v, err %v; want ok %v", tc.name, l != nil, err, tc.ok)
+		}
+	}
+}
