@@ -276,20 +276,24 @@ func syncDir(dir string) error { return safeio.SyncDir(dir) }
 type listing map[string][2]string
 
 func listDir(dir string) (listing, error) {
-	l := make(listing)
 	// new/ before cur/: a message moved from new/ to cur/ meanwhile is then
 	// seen twice rather than not at all.
-	for _, sub := range []string{"new", "cur"} {
+	subs := [2]string{"new", "cur"}
+	var names [2][]string
+	for i, sub := range subs {
 		d, err := os.Open(filepath.Join(dir, sub))
 		if err != nil {
 			return nil, err
 		}
-		names, err := d.Readdirnames(-1)
+		names[i], err = d.Readdirnames(-1)
 		d.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", dir, sub, err)
 		}
-		for _, n := range names {
+	}
+	l := make(listing, len(names[0])+len(names[1])) // no growing: 100,000 names
+	for i, sub := range subs {
+		for _, n := range names[i] {
 			if n == "" || n[0] == '.' {
 				continue
 			}
@@ -480,8 +484,8 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 	}
 	// Delivery order: names start with the delivery time.
 	fresh := make([]freshName, 0, len(files))
-	for base := range files {
-		fresh = append(fresh, newFreshName(base))
+	for base, fi := range files {
+		fresh = append(fresh, newFreshName(base, fi))
 	}
 	slices.SortFunc(fresh, func(a, b freshName) int {
 		if a.timed && b.timed && a.time != b.time {
@@ -490,9 +494,7 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 		return strings.Compare(a.base, b.base)
 	})
 	for _, fn := range fresh {
-		base := fn.base
-		fi := files[base]
-		m := &message{uid: list.next, base: base, sub: fi[0], info: fi[1], size: wireSize(base)}
+		m := &message{uid: list.next, base: fn.base, sub: fn.place[0], info: fn.place[1], size: wireSize(fn.base)}
 		list.next++
 		msgs = append(msgs, m)
 		dirty = true
@@ -532,16 +534,17 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 	return settled, nil
 }
 
-// freshName is a name new to the list and the delivery time it starts
-// with, parsed once before sorting.
+// freshName is a name new to the list, its place in the listing, and the
+// delivery time it starts with, parsed once before sorting.
 type freshName struct {
 	base  string
+	place [2]string
 	time  int64
 	timed bool
 }
 
-func newFreshName(base string) freshName {
-	fn := freshName{base: base}
+func newFreshName(base string, place [2]string) freshName {
+	fn := freshName{base: base, place: place}
 	if len(base) > 10 {
 		t, _, _ := strings.Cut(base, ".")
 		n, err := strconv.ParseInt(t, 10, 64)
