@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -32,14 +33,15 @@ const (
 	uidListMagic      = "yubin-uidlist 1"
 )
 
-// message is one message of a folder as the store knows it.
+// message is one message of a folder as the store knows it (the fields in
+// this order pack into 72 bytes: 100,000 of them are made at SELECT).
 type message struct {
-	uid    imap.UID
 	base   string // the unique name: the file name up to ":2,"
 	sub    string // "new" or "cur"
 	info   string // the flag letters after ":2,", sorted
 	size   int64  // octets as sent (CRLF line ends); -1: not known yet
 	date   int64  // internal date, Unix seconds; 0: not known yet
+	uid    imap.UID
 	recent bool
 }
 
@@ -63,7 +65,7 @@ type folder struct {
 	stamps   [3]fileStamp // new/, cur/, the UID list at the last rescan
 	trusted  bool         // stamps may stand for "nothing changed"
 	movedNew bool         // the last rescan moved new/ to cur/
-	saved    bool         // the UID list holds all that msgs knows, for stamps
+	saved    bool         // the UID list on disk holds all msgs knows, as of stamps
 	gen      int          // counts the rescans, so that a session can skip comparing
 }
 
@@ -96,16 +98,19 @@ type uidList struct {
 // readUIDList reads dir's UID list. A missing or unreadable list is
 // (nil, nil): the caller starts a new one with a new UIDVALIDITY. Every
 // SELECT reads it, so it is parsed in one pass with few allocations: the
-// names are substrings of one string, the records one slice.
+// names are substrings of the file's bytes, the records one slice.
 func readUIDList(dir string) (*uidList, error) {
-	data, err := os.ReadFile(filepath.Join(dir, uidListFile))
+	data, err := readWhole(filepath.Join(dir, uidListFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	text := string(data)
+	// The bytes are read into a buffer of their own and never written
+	// again: they can be the string, without a copy of 6 MB for 100,000
+	// messages (page faults are a fifth of a fresh session's SELECT).
+	text := unsafe.String(unsafe.SliceData(data), len(data))
 	first, body, _ := strings.Cut(text, "\n")
 	head := strings.Fields(first)
 	if len(head) != 7 || head[0]+" "+head[1] != uidListMagic || !strings.HasSuffix(text, "\n") {
