@@ -530,3 +530,132 @@ out["laptop"] = s(M.search(None, "SUBJECT", "laptop")[1])
 		t.Errorf("local INBOX: %d messages, want 1001", len(localAll))
 	}
 }
+
+// Answers larger than the server's write batches arrive whole and in
+// order: FETCH 1:* over 3,000 messages (lines only, no UID unless asked),
+// UID FETCH (UID in every line), a 300 KB BODY[] byte-exact, then NOOP.
+func TestIMAPLargeFetchesArriveWhole(t *testing.T) {
+	s := newPOP3System(t)
+	files := map[string]string{}
+	const n = 3000
+	for i := 1; i <= n; i++ {
+		files[fmt.Sprintf("cur/%d.M%dP1.h:2,S", 1000000000+i, i)] = fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("x", i%50))
+	}
+	big := "Subject: big\n\n" + strings.Repeat("0123456789abcdef\n", 300<<10/17)
+	files[fmt.Sprintf("cur/%d.M0P1.h:2,", 1000000000+n+1)] = big
+	s.mailbox("bob", files)
+	port, _ := s.startIMAPd(false)
+	out := s.imaplib(`
+M = imaplib.IMAP4("127.0.0.1", port)
+M.login("bob", "correct horse")
+M.select("INBOX")
+out["fetch"] = s(M.fetch("1:*", "(FLAGS RFC822.SIZE)")[1])
+out["uid_fetch"] = s(M.uid("FETCH", "1:*", "(FLAGS)")[1])
+out["big"] = s(M.fetch(argv[0], "(BODY.PEEK[])")[1][0][1])
+out["noop"] = s(M.noop())
+M.logout()
+`, port, strconv.Itoa(n+1))
+	lines, _ := out["fetch"].([]any)
+	if len(lines) != n+1 {
+		t.Fatalf("FETCH 1:* gave %d lines, want %d", len(lines), n+1)
+	}
+	for i := 1; i <= n; i++ {
+		body := fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("x", i%50))
+		want := fmt.Sprintf("%d (FLAGS (\\Seen) RFC822.SIZE %d)", i, len(body)+strings.Count(body, "\n"))
+		if lines[i-1] != want {
+			t.Fatalf("FETCH line %d = %q, want %q", i, lines[i-1], want)
+		}
+	}
+	uidLines, _ := out["uid_fetch"].([]any)
+	if len(uidLines) != n+1 || uidLines[n-1] != fmt.Sprintf("%d (UID %d FLAGS (\\Seen))", n, n) {
+		t.Errorf("UID FETCH: %d lines, line %d %v", len(uidLines), n, uidLines[n-1])
+	}
+	if out["big"] != strings.ReplaceAll(big, "\n", "\r\n") {
+		t.Errorf("BODY[] of %d bytes came as %d bytes", len(big)+strings.Count(big, "\n"), len(str(out["big"])))
+	}
+	if str(out["noop"]) != "[OK [NOOP completed]]" {
+		t.Errorf("NOOP after the fetches = %v", out["noop"])
+	}
+}
+
+// RENAME INBOX moves all of INBOX's messages, flags and keywords kept,
+// into the new folder; INBOX stays, empty (RFC 9051 §6.3.5), and its
+// session is told by EXPUNGE. Renaming to INBOX, or onto a folder that
+// exists, is refused.
+func TestIMAPRenameInboxMovesItsMessages(t *testing.T) {
+	s := newPOP3System(t)
+	dir := s.mailbox("bob", map[string]string{
+		"cur/1000000001.M1P1.h:2,Sa": "Subject: one\n\n1\n",
+		"cur/1000000002.M1P1.h:2,":   "Subject: two\n\n2\n",
+		"new/1000000003.M1P1.h":      "Subject: three\n\n3\n",
+		"yubin-keywords":             "0 $Label1\n",
+	})
+	port, _ := s.startIMAPd(false)
+	out := s.imaplib(`
+M = imaplib.IMAP4("127.0.0.1", port)
+M.login("bob", "correct horse")
+M.select("INBOX")
+out["rename"] = raw(M, "RENAME INBOX Old")
+out["status"] = s(M.status("INBOX", "(MESSAGES UIDNEXT)")[1])
+out["to_inbox"] = s(M.rename("Old", "INBOX"))
+out["onto_existing"] = s(M.rename("INBOX", "Sent"))
+M.select("Old")
+out["old"] = s(M.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1])
+M.logout()
+`, port)
+	if r := str(out["rename"]); strings.Count(r, " EXPUNGE") != 3 || !strings.Contains(r, " OK RENAME") {
+		t.Fatalf("RENAME INBOX Old in the selected INBOX = %v, want three EXPUNGE and OK", r)
+	}
+	if !strings.Contains(str(out["status"]), "MESSAGES 0 UIDNEXT 4") {
+		t.Errorf("STATUS INBOX after the rename = %v", out["status"])
+	}
+	if !strings.Contains(str(out["to_inbox"]), "ALREADYEXISTS") || !strings.Contains(str(out["onto_existing"]), "ALREADYEXISTS") {
+		t.Errorf("RENAME Old INBOX = %v, RENAME INBOX Sent = %v", out["to_inbox"], out["onto_existing"])
+	}
+	old := str(out["old"])
+	for _, want := range []string{`FLAGS (\Seen $Label1)`, "Subject: one", "Subject: two", "Subject: three"} {
+		if !strings.Contains(old, want) {
+			t.Errorf("Old = %s, lacks %s", old, want)
+		}
+	}
+	for _, sub := range []string{"new", "cur"} {
+		if names := lsDir(t, filepath.Join(dir, sub)); len(names) != 0 {
+			t.Errorf("INBOX %s/ still holds %v", sub, names)
+		}
+	}
+	if n := len(lsDir(t, filepath.Join(dir, ".Old", "cur"))) + len(lsDir(t, filepath.Join(dir, ".Old", "new"))); n != 3 {
+		t.Errorf(".Old holds %d messages, want 3", n)
+	}
+}
+
+// A sequence number beyond the last message, "*" in an empty mailbox
+// included, is answered BAD (RFC 9051 §9, seq-number) by FETCH, STORE,
+// COPY and MOVE, and the session goes on; a UID beyond the last is no
+// error (§6.4.9).
+func TestIMAPSequenceBeyondTheLastIsBAD(t *testing.T) {
+	s := newPOP3System(t)
+	s.mailbox("bob", map[string]string{
+		"cur/1000000001.M1P1.h:2,S": "Subject: one\n\n1\n",
+		"cur/1000000002.M1P1.h:2,":  "Subject: two\n\n2\n",
+	})
+	port, _ := s.startIMAPd(false)
+	out := s.imaplib(`
+M = imaplib.IMAP4("127.0.0.1", port)
+M.login("bob", "correct horse")
+M.select("INBOX")
+for c in ["FETCH 3 FLAGS", "FETCH 2:5 FLAGS", "FETCH 3:* FLAGS", "STORE 9 +FLAGS (\\Seen)", "COPY 3 Trash", "MOVE 3 Trash",
+          "FETCH 2 FLAGS", "UID FETCH 9 FLAGS"]:
+    out[c] = raw(M, c)[-1].split(" ", 2)[1]
+M.select("Trash")
+out["empty *"] = raw(M, "FETCH * FLAGS")[-1].split(" ", 2)[1]
+M.logout()
+`, port)
+	want := map[string]string{"FETCH 3 FLAGS": "BAD", "FETCH 2:5 FLAGS": "BAD", "FETCH 3:* FLAGS": "BAD",
+		`STORE 9 +FLAGS (\Seen)`: "BAD", "COPY 3 Trash": "BAD", "MOVE 3 Trash": "BAD", "empty *": "BAD",
+		"FETCH 2 FLAGS": "OK", "UID FETCH 9 FLAGS": "OK"}
+	for c, w := range want {
+		if str(out[c]) != w {
+			t.Errorf("%s: %v, want %s", c, out[c], w)
+		}
+	}
+}

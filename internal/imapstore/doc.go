@@ -16,8 +16,23 @@
 // is answered after a delay growing with each failure (1 s, 2 s, ... 5 s),
 // and the fifth ends the session.
 // After login the process becomes the user for good (daemon.BecomeUser).
-// Timeouts are imapserver's: 30 s before login, 35 min (RFC 9051 §5.4's
-// 30 minutes at least) once logged in, IDLE included.
+// Timeouts are imapserver's constants (beta.8 has no option for them): 30 s
+// without a command before login, 35 min (RFC 9051 §5.4's 30 minutes at
+// least) once logged in, 30 s for the rest of a command line once begun,
+// 5 min for a literal, 30 s for a reply to be written (5 min for a
+// literal). IDLE alone is the store's: it moves the read deadline past
+// Options.IdleTimeout (2 h) and ends the session with BYE then.
+//
+// A sequence number beyond the last message, "*" in an empty mailbox
+// included, is BAD (RFC 9051 §9, seq-number); a set imapserver cannot
+// parse ("0:x") is its NO [SERVERBUG], before the store is asked.
+// RENAME INBOX moves INBOX's messages into the new folder and leaves INBOX,
+// empty (RFC 9051 §6.3.5): one rename(2) per message under INBOX's lock.
+//
+// Replies: imapserver flushes after every response line; the connection
+// under it (heldConn) holds the bytes until the server next reads from
+// the client, a batch would pass 64 KB, IDLE has sent an update, or the
+// connection closes, so that a command's whole answer is one write(2).
 //
 // # On disk
 //
@@ -47,7 +62,9 @@
 //	UID SIZE DATE PLACE UNIQUE-NAME
 //	...
 //
-// one line per message in UID order. UNIQUE-NAME is the file name up to
+// one line per message in UID order (parsed in one pass at every SELECT:
+// the names are substrings of the file's one string, the records one
+// slice, the names checked unique by sorted 64-bit hashes). UNIQUE-NAME is the file name up to
 // ":2,"; PLACE is "n" (in new/) or "c,LETTERS" (in cur/ with those flags);
 // SIZE is the size as sent and DATE the internal date (Unix seconds), each
 // "-" until first needed. The stamps are new/'s and cur/'s modification

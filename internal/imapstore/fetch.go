@@ -47,7 +47,9 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			seen = append(seen, seq)
 		}
 		rw := w.CreateMessage(seq)
-		rw.WriteUID(m.uid)
+		if options.UID { // asked for, or UID FETCH (RFC 9051 §6.4.9)
+			rw.WriteUID(m.uid)
+		}
 		if options.Flags || setSeen {
 			flags := sel.f.flags(m)
 			if setSeen {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,5 +282,83 @@ func TestSettledListStandsForTheDirectory(t *testing.T) {
 	}
 	if len(h.msgs) != 3 || h.msgs[1].info != "F" || h.msgs[2].sub != "new" || h.msgs[2].uid != 3 {
 		t.Errorf("after changes: %d messages, %+v %+v", len(h.msgs), h.msgs[1], h.msgs[len(h.msgs)-1])
+	}
+}
+
+// The sizes a session learnt are written down at its end; a session that
+// learnt nothing and found the folder unchanged leaves the list alone.
+func TestSaveCacheWritesOnlyWhatIsNew(t *testing.T) {
+	dir := t.TempDir()
+	writeMaildir(t, dir, map[string]string{"cur/1.a:2,S": "S: a\n\nbody\n", "cur/2.b:2,": "S: b\n\n"})
+	old := time.Now().Add(-time.Hour)
+	for _, sub := range []string{"new", "cur"} {
+		os.Chtimes(filepath.Join(dir, sub), old, old)
+	}
+	inode := func() uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, uidListFile), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	f := &folder{dir: dir}
+	if err := f.sync(true); err != nil {
+		t.Fatal(err)
+	}
+	if f.msgs[0].size != -1 {
+		t.Fatalf("size %d before reading", f.msgs[0].size)
+	}
+	if _, err := f.readFile(f.msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	before := inode()
+	if err := f.saveCache(); err != nil {
+		t.Fatal(err)
+	}
+	if inode() == before {
+		t.Fatal("a learnt size was not written down")
+	}
+	list, _ := readUIDList(dir)
+	if list.entries[0].size != int64(len("S: a\r\n\r\nbody\r\n")) || list.entries[1].size != -1 {
+		t.Errorf("sizes in the list: %d, %d", list.entries[0].size, list.entries[1].size)
+	}
+	g := &folder{dir: dir}
+	if err := g.sync(true); err != nil {
+		t.Fatal(err)
+	}
+	before = inode()
+	if err := g.saveCache(); err != nil {
+		t.Fatal(err)
+	}
+	if inode() != before {
+		t.Error("the list was rewritten though nothing was learnt")
+	}
+}
+
+// readUIDList takes a list whose UIDs rise below UIDNEXT and whose names
+// are unique, in whatever order the names come, and nothing else.
+func TestReadUIDListChecks(t *testing.T) {
+	const head = "yubin-uidlist 1 7 9 1:2:3 4:5:6 1\n"
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"names rising", "1 - - c, a\n2 5 60 c,S b\n3 - - n c\n", true},
+		{"names in any order", "1 - - c, c\n2 - - c, a\n5 - - n b\n", true},
+		{"name twice, unordered", "1 - - c, b\n2 - - c, a\n3 - - c, b\n", false},
+		{"name twice, adjacent", "1 - - c, a\n2 - - c, a\n", false},
+		{"UID not rising", "2 - - c, a\n2 - - c, b\n", false},
+		{"UID at UIDNEXT", "1 - - c, a\n9 - - c, b\n", false},
+		{"UID zero", "0 - - c, a\n", false},
+		{"bad place", "1 - - x a\n", false},
+		{"no name", "1 - - c, \n", false},
+		{"short line", "1 - -\n", false},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, uidListFile), []byte(head+tc.body), 0o600)
+		l, err := readUIDList(dir)
+		if err != nil || (l != nil) != tc.ok {
+			t.Errorf("%s: list %v, err %v; want ok %v", tc.name, l != nil, err, tc.ok)
+		}
 	}
 }

@@ -142,10 +142,14 @@ func (s *Session) Delete(name string) error {
 	return nil
 }
 
-// Rename renames a folder and its children.
+// Rename renames a folder and its children; INBOX's messages move to the
+// new folder and INBOX stays, empty (renameInbox).
 func (s *Session) Rename(name, newName string, options *imap.RenameOptions) error {
-	if isInbox(name) || isInbox(newName) {
-		return errInbox
+	if isInbox(newName) {
+		return errExists // INBOX always exists
+	}
+	if isInbox(name) {
+		return s.renameInbox(newName)
 	}
 	if _, err := s.dirOf(name); err != nil {
 		return err
@@ -178,6 +182,59 @@ func (s *Session) Rename(name, newName string, options *imap.RenameOptions) erro
 		}
 	}
 	return syncDir(s.root)
+}
+
+// renameInbox moves every message of INBOX into a new folder, INBOX
+// staying, empty (RFC 9051 §6.3.5); INBOX's children are not touched.
+// Each message moves by one rename(2) under INBOX's lock, so a crash
+// leaves it in one folder or the other, and INBOX's UIDs are not given
+// again (its UID list keeps UIDNEXT). tmp/, deliveries in flight, stays.
+func (s *Session) renameInbox(newName string) error {
+	to, err := s.dirOf(newName)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(to); err == nil {
+		return errExists
+	}
+	if err := makeFolder(to); err != nil {
+		return s.fault("rename INBOX", err)
+	}
+	inbox := &folder{dir: s.root}
+	unlock, err := inbox.lock()
+	if err != nil {
+		return s.fault("rename INBOX", err)
+	}
+	defer unlock()
+	// The keyword letters in the names mean what INBOX's list says.
+	kw, err := readKeywords(s.root)
+	if err == nil && len(kw) > 0 {
+		err = writeKeywords(to, kw)
+	}
+	if err != nil {
+		return s.fault("rename INBOX", err)
+	}
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(s.root, sub))
+		if err != nil {
+			return s.fault("rename INBOX", err)
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			err := os.Rename(filepath.Join(s.root, sub, e.Name()), filepath.Join(to, sub, e.Name()))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) { // gone: expunged meanwhile
+				return s.fault("rename INBOX", err)
+			}
+		}
+		for _, dir := range []string{to, s.root} {
+			if err := syncDir(filepath.Join(dir, sub)); err != nil {
+				return s.fault("rename INBOX", err)
+			}
+		}
+	}
+	return nil
 }
 
 // folderNames lists the folders below the root (not INBOX).

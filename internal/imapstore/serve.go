@@ -40,6 +40,7 @@ type Options struct {
 
 	FailureDelay time.Duration // the first failed login's delay; 0: 1 s, <0: none
 	IdleTick     time.Duration // how often IDLE rescans the folder; 0: 2 s
+	IdleTimeout  time.Duration // how long one IDLE may last; 0: 2 h
 }
 
 // Caps are the capabilities served beyond what imapserver adds itself.
@@ -59,11 +60,20 @@ func Serve(ctx context.Context, opts Options, conn net.Conn) error {
 	if opts.IdleTick == 0 {
 		opts.IdleTick = 2 * time.Second
 	}
+	if opts.IdleTimeout == 0 {
+		// RFC 2177 asks clients to renew IDLE every 29 minutes, and
+		// imapserver logs a session out after 35 idle minutes between
+		// commands; some clients renew later. TCP keepalive, which Go
+		// turns on for the connections it accepts, finds peers gone.
+		opts.IdleTimeout = 2 * time.Hour
+	}
 	if opts.SwitchUser == nil {
 		opts.SwitchUser = daemon.BecomeUser
 	}
 	client := clientOf(conn)
 	local := client == "stdio" || isLoopback(conn.RemoteAddr())
+	held := &heldConn{Conn: conn}
+	conn = held
 	if opts.ImplicitTLS {
 		tc := tls.Server(conn, opts.TLS)
 		tc.SetDeadline(time.Now().Add(time.Minute))
@@ -79,7 +89,7 @@ func Serve(ctx context.Context, opts Options, conn net.Conn) error {
 	var sess *Session
 	srvOpts := &imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			sess = &Session{opts: &opts, client: client, conn: c, onClose: func() { once.Do(func() { close(done) }) }}
+			sess = &Session{opts: &opts, client: client, conn: c, out: held, onClose: func() { once.Do(func() { close(done) }) }}
 			return sess, nil, nil
 		},
 		Caps:         Caps,

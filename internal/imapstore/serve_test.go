@@ -129,10 +129,11 @@ func TestBadCommandsThenSession(t *testing.T) {
 		{"SELECT ../../etc", "b5 NO"},
 		{"CREATE a/b", "b6 NO"},
 		{"SELECT INBOX", "b7 OK [READ-WRITE]"},
-		// go-imap beta.8 answers a malformed set NO [SERVERBUG], not BAD.
+		// go-imap beta.8 answers a malformed set NO [SERVERBUG], not BAD
+		// (its PR #765); a number beyond the last is BAD (RFC 9051 §9).
 		{"FETCH x FLAGS", "b8 NO"},
 		{"UID FETCH 1:* (FLAGS)", "b9 OK"},
-		{"STORE 5 +FLAGS (\\Seen)", "b10 OK"},
+		{"STORE 5 +FLAGS (\\Seen)", "b10 BAD"},
 		{"NOOP", "b11 OK"},
 	} {
 		tag := strings.Fields(tc.want)[0]
@@ -167,5 +168,23 @@ func TestTooManyFailures(t *testing.T) {
 	rest, _ := io.ReadAll(r)
 	if !strings.Contains(string(rest), "* BYE") {
 		t.Errorf("after the fifth failure: %q", rest)
+	}
+}
+
+// IDLE lasts IdleTimeout, not imapserver's 35 minutes, and ends with BYE.
+func TestIdleEndsWithByeAfterIdleTimeout(t *testing.T) {
+	opts := testOptions(t)
+	opts.IdleTick, opts.IdleTimeout = 50*time.Millisecond, 500*time.Millisecond
+	c, r := serveOne(t, opts, func(c net.Conn) net.Conn { return c })
+	r.ReadString('\n')
+	exchange(t, c, r, "a1", "LOGIN alice secret")
+	exchange(t, c, r, "a2", "SELECT INBOX")
+	c.Write([]byte("a3 IDLE\r\n"))
+	if cont, _ := r.ReadString('\n'); !strings.HasPrefix(cont, "+ ") {
+		t.Fatalf("IDLE = %q", cont)
+	}
+	rest, err := io.ReadAll(r) // the client's deadline is 10 s
+	if err != nil || !strings.HasPrefix(string(rest), "* BYE ") {
+		t.Errorf("after IdleTimeout: %q, %v; want BYE and the end", rest, err)
 	}
 }

@@ -30,6 +30,7 @@ type Session struct {
 	sel      *selected
 	onClose  func()
 	conn     *imapserver.Conn
+	out      *heldConn // under conn: IDLE flushes its updates
 }
 
 var _ imapserver.SessionIMAP4rev2 = (*Session)(nil)
@@ -60,14 +61,21 @@ var (
 	errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
 	errExists    = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
 	errBadName   = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
-	errInbox     = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX cannot be deleted or renamed"}
+	errInbox     = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX cannot be deleted"}
 	errReadOnly  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only (EXAMINE)"}
 	errLogin     = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "The mailbox cannot be opened now, try again later"}
 	errOverQuota = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
+	// RFC 9051 §9 (seq-number): a tagged BAD for a sequence number beyond
+	// the last message, "*" in an empty mailbox included.
+	errBadSeq = &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Sequence number beyond the last message"}
 )
 
-// fault logs err and returns what the client is told.
+// fault logs err and returns what the client is told; an *imap.Error is
+// that already.
 func (s *Session) fault(what string, err error) error {
+	if ie := (*imap.Error)(nil); errors.As(err, &ie) {
+		return ie
+	}
 	if errors.Is(err, maildir.ErrOverQuota) {
 		return errOverQuota
 	}
@@ -153,7 +161,8 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err := f.sync(!readOnly); err != nil {
 		return nil, s.fault("select "+name, err)
 	}
-	sel := &selected{name: name, f: f, readOnly: readOnly}
+	sel := &selected{name: name, f: f, readOnly: readOnly,
+		view: make([]*message, 0, len(f.msgs)), told: make([]string, 0, len(f.msgs))}
 	data := &imap.SelectData{UIDNext: f.uidNext, UIDValidity: f.uidValidity}
 	for i, m := range f.msgs {
 		sel.view = append(sel.view, m)
@@ -258,16 +267,27 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return nil
 }
 
-// Idle rescans the selected folder every IdleTick until stop.
+// Idle rescans the selected folder every IdleTick until stop, and ends the
+// session with BYE after IdleTimeout. imapserver's own limit for IDLE is
+// its 35 min between commands, set when IDLE starts (after this goroutine
+// starts): each tick puts the read deadline past IdleTimeout again.
 func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	end := time.Now().Add(s.opts.IdleTimeout)
 	t := time.NewTicker(s.opts.IdleTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return nil
-		case <-t.C:
+		case now := <-t.C:
+			if now.After(end) {
+				return s.conn.Bye("Autologout: IDLE for too long")
+			}
+			s.conn.NetConn().SetReadDeadline(end.Add(time.Minute))
 			if err := s.Poll(w, true); err != nil {
+				return err
+			}
+			if err := s.out.Flush(); err != nil {
 				return err
 			}
 		}
@@ -285,6 +305,11 @@ func (sel *selected) forEach(numSet imap.NumSet, fn func(seq uint32, m *message)
 	var spans [][2]int // view indexes, inclusive
 	switch set := numSet.(type) {
 	case imap.SeqSet:
+		for _, r := range set {
+			if n == 0 || r.Start > uint32(n) || r.Stop > uint32(n) {
+				return errBadSeq
+			}
+		}
 		for _, r := range staticSeq(set, uint32(n)) {
 			lo, hi := int(r.Start)-1, min(int(r.Stop), n)-1
 			if lo <= hi {
