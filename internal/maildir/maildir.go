@@ -149,7 +149,7 @@ func (d Dir) Deliver(r io.Reader, size int64) (string, error) {
 		return fail(fmt.Errorf("write %s: message is %d bytes, %d announced", tmp, n, size))
 	}
 	crashpoint.Here("maildir-written")
-	if err := f.Sync(); err != nil {
+	if err := safeio.SyncFile(f); err != nil {
 		return fail(err)
 	}
 	if err := f.Close(); err != nil {

@@ -66,3 +66,33 @@ func TestSyncDirConcurrent(t *testing.T) {
 		t.Error("SyncDir of a missing directory succeeded")
 	}
 }
+
+// Concurrent SyncFile calls on one file system all succeed (they share
+// syncfs calls), each for its own file.
+func TestSyncFileConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Go(func() {
+			f, err := os.Create(filepath.Join(dir, fmt.Sprint(i)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer f.Close()
+			if _, err := f.WriteString("data"); err != nil {
+				errs <- err
+				return
+			}
+			errs <- SyncFile(f)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
