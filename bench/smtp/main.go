@@ -59,19 +59,20 @@ func main() {
 	msgs := flag.Int("m", 5000, "messages")
 	size := flag.Int("l", 4096, "message size in bytes")
 	base := flag.String("dir", "/var/tmp", "base of the temp dir (a real disk)")
+	mailBase := flag.String("mail", "/home", "base of the -e2e mailboxes' temp dir (same disk as -dir)")
 	smtpd := flag.String("smtpd", "bin/smtpd", "the smtpd binary")
 	e2e := flag.Bool("e2e", false, "end to end: smtpd's runner delivers into a Maildir as smtpd queues")
 	source := flag.String("smtp-source", "/usr/sbin/smtp-source", "Postfix's smtp-source")
 	postfix := flag.Float64("postfix", 0, "Postfix's msg/s from reference.sh smtp in the same sitting")
 	flag.Parse()
-	if err := run(*sessions, *msgs, *size, *base, *smtpd, *e2e, *source, *postfix); err != nil {
+	if err := run(*sessions, *msgs, *size, *base, *mailBase, *smtpd, *e2e, *source, *postfix); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/smtp:", err)
 		os.Exit(1)
 	}
 }
 
 // run measures smtpd, and with e2e the whole way into a Maildir.
-func run(sessions, msgs, size int, base, smtpd string, e2e bool, source string, postfix float64) error {
+func run(sessions, msgs, size int, base, mailBase, smtpd string, e2e bool, source string, postfix float64) error {
 	if _, err := os.Stat(source); err != nil {
 		return fmt.Errorf("%v (apt-get install postfix, keeping its daemon off)", err)
 	}
@@ -106,12 +107,21 @@ func run(sessions, msgs, size int, base, smtpd string, e2e bool, source string, 
 	lines := []string{"hostname = bench.test", "queue_dir = " + qdir, "aliases = " + filepath.Join(dir, "aliases"),
 		"smtp_listen = " + addr, "submission_listen =", "mail_owner = " + owner}
 	aliases := "bench: root\n"
-	maildir := filepath.Join(dir, "mail", "bench", "new")
+	// The mailboxes live apart from the queue, as /home and /var/spool do
+	// (and Postfix's in reference.sh): ext4 puts a new file's inode near
+	// its directory's, and one group shared with the queue's churn makes
+	// every Maildir create step over the queue's freshly freed inodes.
+	mail, err := os.MkdirTemp(mailBase, "yubin-bench-mail-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(mail)
+	maildir := filepath.Join(mail, "bench", "new")
 	if e2e {
 		aliases = ""
 		users := filepath.Join(dir, "users")
 		os.WriteFile(users, []byte(fmt.Sprintf("bench:*:%d:%d:\n", os.Geteuid(), os.Getegid())), 0o644)
-		lines = append(lines, "users_file = "+users, "mail_dir = "+filepath.Join(dir, "mail", "%u"))
+		lines = append(lines, "users_file = "+users, "mail_dir = "+filepath.Join(mail, "%u"))
 	}
 	os.WriteFile(filepath.Join(dir, "aliases"), []byte(aliases), 0o644)
 	os.WriteFile(conf, []byte(strings.Join(append(lines, ""), "\n")), 0o644)
