@@ -3,57 +3,20 @@ package test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // startIMAPd runs the standalone imapd on 127.0.0.1 ports until the test
 // ends and returns its port (and the implicit-TLS port when tlsPort).
 func (s *pop3System) startIMAPd(tlsPort bool) (port, tport int) {
 	s.t.Helper()
-	port = freePort(s.t)
-	lines := []string{fmt.Sprintf("imap_listen = 127.0.0.1:%d", port)}
-	if tlsPort {
-		tport = freePort(s.t)
-		lines = append(lines, fmt.Sprintf("imaps_listen = 127.0.0.1:%d", tport))
-	}
-	f, err := os.OpenFile(s.conf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	f.WriteString(strings.Join(lines, "\n") + "\n")
-	f.Close()
-	cmd := s.command("imapd")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if stderr.Len() > 0 {
-			s.t.Logf("imapd stderr: %s", stderr.String())
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return port, tport
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("imapd does not listen: %v %s", err, stderr.String())
-		}
-	}
+	return s.startServer("imapd", "imap", tlsPort)
 }
 
 // imaplib runs a Python script with imaplib imported, `port`, `argv` and a

@@ -80,11 +80,19 @@ func freePort(t *testing.T) int {
 // ends and returns its port (and the implicit-TLS port when tlsPort).
 func (s *pop3System) startPOP3d(tlsPort bool) (port, tport int) {
 	s.t.Helper()
+	return s.startServer("pop3d", "pop3", tlsPort)
+}
+
+// startServer runs the standalone mailbox server prog on 127.0.0.1 ports
+// (proto_listen, and protos_listen when tlsPort) until the test ends and
+// returns its ports.
+func (s *pop3System) startServer(prog, proto string, tlsPort bool) (port, tport int) {
+	s.t.Helper()
 	port = freePort(s.t)
-	lines := []string{fmt.Sprintf("pop3_listen = 127.0.0.1:%d", port)}
+	lines := []string{fmt.Sprintf("%s_listen = 127.0.0.1:%d", proto, port)}
 	if tlsPort {
 		tport = freePort(s.t)
-		lines = append(lines, fmt.Sprintf("pop3s_listen = 127.0.0.1:%d", tport))
+		lines = append(lines, fmt.Sprintf("%ss_listen = 127.0.0.1:%d", proto, tport))
 	}
 	f, err := os.OpenFile(s.conf, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -92,7 +100,7 @@ func (s *pop3System) startPOP3d(tlsPort bool) (port, tport int) {
 	}
 	f.WriteString(strings.Join(lines, "\n") + "\n")
 	f.Close()
-	cmd := s.command("pop3d")
+	cmd := s.command(prog)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -102,7 +110,7 @@ func (s *pop3System) startPOP3d(tlsPort bool) (port, tport int) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		if stderr.Len() > 0 {
-			s.t.Logf("pop3d stderr: %s", stderr.String())
+			s.t.Logf("%s stderr: %s", prog, stderr.String())
 		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -112,7 +120,7 @@ func (s *pop3System) startPOP3d(tlsPort bool) (port, tport int) {
 			return port, tport
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("pop3d does not listen: %v %s", err, stderr.String())
+			s.t.Fatalf("%s does not listen: %v %s", prog, err, stderr.String())
 		}
 	}
 }
