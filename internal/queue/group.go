@@ -3,7 +3,6 @@ package queue
 import (
 	"fmt"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -27,10 +26,8 @@ import (
 // syncfs also writes whatever else is dirty on that filesystem, which is
 // why only a busy server uses a Committer; sendmail commits alone.
 type Committer struct {
-	q       *Queue
-	mu      sync.Mutex
-	pending []*groupCommit
-	running bool // a goroutine is flushing batches
+	q     *Queue
+	batch safeio.Batcher[*groupCommit]
 }
 
 type groupCommit struct {
@@ -39,7 +36,11 @@ type groupCommit struct {
 }
 
 // NewCommitter returns a group committer for q.
-func (q *Queue) NewCommitter() *Committer { return &Committer{q: q} }
+func (q *Queue) NewCommitter() *Committer {
+	c := &Committer{q: q}
+	c.batch.Flush = c.commit
+	return c
+}
 
 // Commit is w.Commit done with the other commits in flight.
 func (c *Committer) Commit(w *Writer) error {
@@ -54,30 +55,8 @@ func (c *Committer) Commit(w *Writer) error {
 	}
 	crashpoint.Here("written")
 	gc := &groupCommit{w: w, done: make(chan error, 1)}
-	c.mu.Lock()
-	c.pending = append(c.pending, gc)
-	if !c.running {
-		c.running = true
-		go c.flush()
-	}
-	c.mu.Unlock()
+	c.batch.Add(gc)
 	return <-gc.done
-}
-
-// flush commits batches until none is waiting.
-func (c *Committer) flush() {
-	for {
-		c.mu.Lock()
-		batch := c.pending
-		c.pending = nil
-		if len(batch) == 0 {
-			c.running = false
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		c.commit(batch)
-	}
 }
 
 // commit makes one batch durable and visible, then answers each writer.

@@ -53,8 +53,8 @@ func SyncFile(f *os.File) error {
 }
 
 var (
-	dirGroups sync.Map // cleaned path → *group
-	fsGroups  sync.Map // device → *group
+	dirGroups sync.Map // cleaned path → *Batcher[request]
+	fsGroups  sync.Map // device → *Batcher[request]
 )
 
 // fsyncFirst syncs one directory, which every descriptor of a dirGroups
@@ -70,64 +70,33 @@ func syncAll(fds []int) error {
 	return unix.Syncfs(fds[0])
 }
 
-// join syncs fd in the group of key in set, made with sync when there is
-// none. An idle group leaves the set, which so holds only busy ones.
-func join(set *sync.Map, key any, sync func(fds []int) error, fd int) error {
-	g, _ := set.LoadOrStore(key, &group{sync: sync, set: set, key: key})
-	return g.(*group).do(fd)
-}
-
-// A group runs the syncs of its callers one batch at a time: the calls
-// that arrive while a batch is being synced form the next batch.
-type group struct {
-	sync    func(fds []int) error
-	set     *sync.Map
-	key     any
-	mu      sync.Mutex
-	running bool // a goroutine is syncing batches
-	waiting []request
+// join syncs fd in the group of key in set, which syncs its batches with
+// syncFDs. An idle group leaves the set, which so holds only busy ones.
+func join(set *sync.Map, key any, syncFDs func(fds []int) error, fd int) error {
+	g, loaded := set.Load(key)
+	if !loaded {
+		b := &Batcher[request]{Flush: func(batch []request) {
+			fds := make([]int, len(batch))
+			for i, r := range batch {
+				fds[i] = r.fd
+			}
+			err := syncFDs(fds)
+			for _, r := range batch {
+				r.done <- err
+			}
+		}}
+		// A caller that loaded b before it left the set still finds it
+		// working.
+		b.Idle = func() { set.CompareAndDelete(key, b) }
+		g, _ = set.LoadOrStore(key, b)
+	}
+	done := make(chan error, 1)
+	g.(*Batcher[request]).Add(request{fd, done})
+	return <-done
 }
 
 // A request is one caller's descriptor, valid until it is answered.
 type request struct {
 	fd   int
 	done chan error
-}
-
-// do syncs fd with the other callers waiting.
-func (g *group) do(fd int) error {
-	done := make(chan error, 1)
-	g.mu.Lock()
-	g.waiting = append(g.waiting, request{fd, done})
-	if !g.running {
-		g.running = true
-		go g.flush()
-	}
-	g.mu.Unlock()
-	return <-done
-}
-
-// flush syncs batches until none is waiting.
-func (g *group) flush() {
-	for {
-		g.mu.Lock()
-		batch := g.waiting
-		g.waiting = nil
-		if len(batch) == 0 {
-			g.running = false
-			// A caller that loaded g before this still finds it working.
-			g.set.CompareAndDelete(g.key, g)
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		fds := make([]int, len(batch))
-		for i, r := range batch {
-			fds[i] = r.fd
-		}
-		err := g.sync(fds)
-		for _, r := range batch {
-			r.done <- err
-		}
-	}
 }
