@@ -16,7 +16,8 @@ import (
 // ends and returns its port (and the implicit-TLS port when tlsPort).
 func (s *pop3System) startIMAPd(tlsPort bool) (port, tport int) {
 	s.t.Helper()
-	return s.startServer("imapd", "imap", tlsPort)
+	port, tport, _ = s.startServer("imapd", "imap", tlsPort)
+	return port, tport
 }
 
 // imaplib runs a Python script with imaplib imported, `port`, `argv` and a

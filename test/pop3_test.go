@@ -80,13 +80,14 @@ func freePort(t *testing.T) int {
 // ends and returns its port (and the implicit-TLS port when tlsPort).
 func (s *pop3System) startPOP3d(tlsPort bool) (port, tport int) {
 	s.t.Helper()
-	return s.startServer("pop3d", "pop3", tlsPort)
+	port, tport, _ = s.startServer("pop3d", "pop3", tlsPort)
+	return port, tport
 }
 
 // startServer runs the standalone mailbox server prog on 127.0.0.1 ports
 // (proto_listen, and protos_listen when tlsPort) until the test ends and
-// returns its ports.
-func (s *pop3System) startServer(prog, proto string, tlsPort bool) (port, tport int) {
+// returns its ports and process.
+func (s *pop3System) startServer(prog, proto string, tlsPort bool) (port, tport int, cmd *exec.Cmd) {
 	s.t.Helper()
 	port = freePort(s.t)
 	lines := []string{fmt.Sprintf("%s_listen = 127.0.0.1:%d", proto, port)}
@@ -100,7 +101,7 @@ func (s *pop3System) startServer(prog, proto string, tlsPort bool) (port, tport 
 	}
 	f.WriteString(strings.Join(lines, "\n") + "\n")
 	f.Close()
-	cmd := s.command(prog)
+	cmd = s.command(prog)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -117,7 +118,7 @@ func (s *pop3System) startServer(prog, proto string, tlsPort bool) (port, tport 
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			c.Close()
-			return port, tport
+			return port, tport, cmd
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("%s does not listen: %v %s", prog, err, stderr.String())
@@ -676,4 +677,60 @@ func TestPOP3InetdFetchmail(t *testing.T) {
 	if names := pop3Names(t, filepath.Join(md, "cur")); len(names) != 0 {
 		t.Errorf("%d messages left after fetchmail; want all deleted", len(names))
 	}
+}
+
+// The standalone daemon keeps a session's process started ahead of the
+// next connection (a spare): the client is greeted without waiting for a
+// program to start, and a spare started before users_file changed starts
+// again once its connection comes, so a user added a moment ago can log in.
+// The spare goes with the daemon.
+func TestPOP3SpareSession(t *testing.T) {
+	s := newPOP3System(t)
+	s.mailbox("bob", map[string]string{"new/1700000001.M1P1.h": "Subject: one\n\nbody\n"})
+	s.mailbox("carol", map[string]string{"new/1700000002.M1P1.h": "Subject: two\n\nbody\n", "new/1700000003.M1P1.h": "Subject: three\n\nbody\n"})
+	port, _, cmd := s.startServer("pop3d", "pop3", false)
+	children := func() (pids []string) { // the daemon's, once they are done with
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			for _, pid := range strings.Fields(string(b)) {
+				if st, _ := os.ReadFile("/proc/" + pid + "/stat"); !strings.Contains(string(st), ") Z ") {
+					pids = append(pids, pid)
+				}
+			}
+		}
+		return pids
+	}
+	waitFor(t, 10*time.Second, func() bool { return len(children()) == 1 })
+	spare := children()[0]
+	stat := `
+p = poplib.POP3("127.0.0.1", port)
+p.user(argv[0]); p.pass_(argv[1])
+out["stat"] = list(p.stat())
+p.quit()
+`
+	if out := s.poplib(stat, port, "bob", "correct horse"); fmt.Sprint(out["stat"]) != "[1 22]" {
+		t.Errorf("bob's STAT = %v, want [1 22]", out["stat"])
+	}
+	// The spare served bob; another waits, started before carol exists.
+	waitFor(t, 10*time.Second, func() bool { c := children(); return len(c) == 1 && c[0] != spare })
+	users := filepath.Join(filepath.Dir(s.mailRoot), "users")
+	f, err := os.OpenFile(users, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "carol:{PLAIN}secret:%d:%d:%s\n", os.Getuid(), os.Getgid(), filepath.Dir(s.mailRoot))
+	f.Close()
+	if out := s.poplib(stat, port, "carol", "secret"); fmt.Sprint(out["stat"]) != "[2 46]" {
+		t.Errorf("carol's STAT = %v, want [2 46]", out["stat"])
+	}
+
+	waitFor(t, 10*time.Second, func() bool { return len(children()) == 1 })
+	spare = children()[0]
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := os.Stat("/proc/" + spare)
+		return err != nil
+	})
 }

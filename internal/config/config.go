@@ -129,18 +129,33 @@ func Load(path string) (*Config, error) {
 	return load(path, DefaultPath)
 }
 
+// Path is the file Load(path) reads: path, else $YUBIN_CONF, else
+// DefaultPath.
+func Path(path string) string {
+	if p := named(path); p != "" {
+		return p
+	}
+	return DefaultPath
+}
+
+// named is the file named by -C (path) or $YUBIN_CONF, or "".
+func named(path string) string {
+	if path == "" {
+		return os.Getenv("YUBIN_CONF")
+	}
+	return path
+}
+
 // load is Load with the default path as a parameter, for tests.
 func load(path, defaultPath string) (*Config, error) {
-	if path == "" {
-		path = os.Getenv("YUBIN_CONF")
-	}
-	named := path != ""
-	if !named {
+	path = named(path)
+	given := path != ""
+	if !given {
 		path = defaultPath
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		if !named && errors.Is(err, fs.ErrNotExist) {
+		if !given && errors.Is(err, fs.ErrNotExist) {
 			// No file at all: the defaults, with errors (say, no
 			// hostname) still pointing at where to fix them.
 			c, err := Parse(path, strings.NewReader(""))

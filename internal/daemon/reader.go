@@ -38,11 +38,20 @@ type Reader struct {
 	TLS      *tls.Config // nil: no TLS configured
 	// Serve serves one session on conn, starting with TLS when implicitTLS.
 	Serve func(conn net.Conn, implicitTLS bool) error
+	// Fresh reports whether the files read at start are unchanged (a
+	// spare session's process that finds them changed starts again);
+	// nil: always.
+	Fresh func() bool
 }
 
 // Run serves as the command line says (oneSession: -i; tlsFlag: --tls;
 // conf: -C) and returns the sysexits status for an error.
 func (r *Reader) Run(oneSession, tlsFlag bool, conf string) (int, error) {
+	if err := awaitSession(r.Fresh); errors.Is(err, errNoSession) {
+		return status.OK, nil
+	} else if err != nil {
+		return status.OSErr, err
+	}
 	if oneSession || IsSocket(os.Stdin) {
 		conn, err := StdioConn(os.Stdin, os.Stdout)
 		if err != nil {

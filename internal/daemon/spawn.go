@@ -21,14 +21,36 @@ const MaxSessions = 200
 // inetd does with "pop3d -i"): after login a session becomes its user for
 // good (BecomeUser), so no two sessions can share a process. Over max
 // sessions, a client gets the line busy (the protocol's "try later" reply,
-// with CRLF) and is disconnected. proto names the service in the log. Spawn
-// returns nil when l is closed; it leaves running children alone.
+// with CRLF) and is disconnected. One child is kept started ahead of the
+// next connection (a spare: spare.go). proto names the service in the log.
+// Spawn returns nil when l is closed; it leaves running children alone.
 func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int, proto, busy string) error {
 	if max <= 0 {
 		max = MaxSessions
 	}
 	var mu sync.Mutex
 	running := 0
+	// One spare (spare.go) waits for the next connection; the next is
+	// started as soon as it is taken.
+	spares := make(chan *spare, 1)
+	refill := func() {
+		go func() {
+			s, err := startSpare(newCmd)
+			if err != nil {
+				maillog.ServerError(proto, "", "", "starting a spare session: "+err.Error())
+				return
+			}
+			spares <- s
+		}()
+	}
+	refill()
+	defer func() {
+		select {
+		case s := <-spares:
+			s.discard()
+		default:
+		}
+	}()
 	for {
 		conn, err := l.Accept()
 		if errors.Is(err, net.ErrClosed) {
@@ -52,7 +74,13 @@ func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int, proto, busy string)
 			conn.Close()
 			continue
 		}
-		cmd, err := startChild(conn, newCmd)
+		var s *spare
+		select {
+		case s = <-spares:
+			refill()
+		default:
+		}
+		cmd, err := startChild(conn, newCmd, s)
 		if err != nil {
 			maillog.ServerError(proto, client, "", "starting a session: "+err.Error())
 			mu.Lock()
@@ -69,8 +97,9 @@ func Spawn(l net.Listener, newCmd func() *exec.Cmd, max int, proto, busy string)
 	}
 }
 
-// startChild starts newCmd's process on conn and closes the parent's copy.
-func startChild(conn net.Conn, newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+// startChild gives conn to the spare s, or when there is none or it
+// failed, starts newCmd's process on it; it closes the parent's copy.
+func startChild(conn net.Conn, newCmd func() *exec.Cmd, s *spare) (*exec.Cmd, error) {
 	defer conn.Close()
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -86,6 +115,12 @@ func startChild(conn net.Conn, newCmd func() *exec.Cmd) (*exec.Cmd, error) {
 		return nil, errors.New("connection has no file")
 	}
 	defer f.Close()
+	if s != nil {
+		if err := s.hand(f); err == nil {
+			return s.cmd, nil
+		}
+		s.discard()
+	}
 	cmd := newCmd()
 	cmd.Stdin, cmd.Stdout = f, f
 	if err := cmd.Start(); err != nil {
