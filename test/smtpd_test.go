@@ -660,6 +660,14 @@ func TestSmtpdParallelConnections(t *testing.T) {
 // smtp_client_connection_limit applies to clients outside relay_networks.
 func TestSmtpdConnectionsPerClient(t *testing.T) {
 	s := startSmtpd(t, "relay_networks = 192.0.2.0/24", "smtp_client_connection_limit = 2")
+	// start's readiness probe counts until its session has ended (smtpd
+	// logs a connection when it admits it, and its end once it no longer
+	// counts).
+	waitFor(t, 5*time.Second, func() bool {
+		log := s.log.String()
+		connects := strings.Count(log, "event=connect")
+		return connects >= 1 && strings.Count(log, "event=disconnect") >= connects
+	})
 	c1, c2 := s.dial(s.port), s.dial(s.port)
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 	if err != nil {
