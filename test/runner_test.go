@@ -417,3 +417,34 @@ func startRunnerDaemon(t *testing.T, s *system) {
 	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
 	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.queueDir, "wake")); return err == nil })
 }
+
+// smtpd's runner waits while another runner daemon still serves the queue
+// (the runner of the smtpd before, finishing its deliveries) and takes
+// over once it stops; a second runner started by hand is refused instead
+// (TestSmtpdStartsRunner).
+func TestSmtpdRunnerWaitsForThePrevious(t *testing.T) {
+	port := freePort(t)
+	sys, _, mail := relaySystem(t, fmt.Sprintf("smtp_listen = 127.0.0.1:%d", port), "submission_listen =")
+	previous := sys.command("runner", "--interval", "1h")
+	if err := previous.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { previous.Process.Kill(); previous.Wait() })
+	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(sys.queueDir, "wake")); return err == nil })
+	s := &smtpd{system: sys, port: port, log: &syncBuffer{}, runner: true}
+	s.start()
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log.String(), "another runner daemon serves this queue: waiting for it to stop") })
+
+	previous.Process.Signal(syscall.SIGTERM)
+	if err := previous.Wait(); err != nil {
+		t.Fatalf("previous runner: %v", err)
+	}
+	c := s.dial(port)
+	c.expect("EHLO client.example", "250 ")
+	c.sendMail("someone@example.org", "alice@"+s.hostname, "Subject: after\r\n\r\nhello\r\n.\r\n")
+	c.expect("QUIT", "221 ")
+	waitFor(t, 10*time.Second, func() bool { return maildirCount(t, mail, "alice") == 1 })
+	if s.cmd.ProcessState != nil {
+		t.Fatalf("smtpd stopped: %s", s.log.String())
+	}
+}

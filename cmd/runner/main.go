@@ -84,6 +84,7 @@ func run(c *cli.Context) error {
 		var parent <-chan bool
 		if fd := c.Int("parent-fd"); fd > 0 {
 			parent = watchParent(os.NewFile(uintptr(fd), "parent"))
+			o.Wait = true // for the runner of an smtpd before this one
 		}
 		for {
 			ctx, reload := daemonContext(ctx, parent)

@@ -135,6 +135,10 @@ type Options struct {
 	// Select, when not nil, limits a run to the messages it accepts
 	// (sendmail -qI/-qR/-qS).
 	Select func(*queue.Envelope) bool
+	// Wait makes Run wait while another runner daemon serves the queue
+	// (smtpd's runner, whose predecessor may still be finishing its
+	// deliveries), rather than fail with queue.ErrListening.
+	Wait bool
 }
 
 // Runner keeps what outlives one queue run: per-destination slots and the
@@ -211,6 +215,17 @@ func Run(ctx context.Context, o Options) error {
 	r := New(o)
 	defer r.Close()
 	wl, err := o.Queue.ListenWake()
+	for waited := false; errors.Is(err, queue.ErrListening) && o.Wait; waited = true {
+		if !waited {
+			maillog.RunnerError("", err.Error()+": waiting for it to stop")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		wl, err = o.Queue.ListenWake()
+	}
 	if err != nil {
 		return err
 	}
