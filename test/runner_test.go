@@ -433,7 +433,9 @@ func TestSmtpdRunnerWaitsForThePrevious(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(filepath.Join(sys.queueDir, "wake")); return err == nil })
 	s := &smtpd{system: sys, port: port, log: &syncBuffer{}, runner: true}
 	s.start()
-	waitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log.String(), "another runner daemon serves this queue: waiting for it to stop") })
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(s.log.String(), "another runner daemon serves this queue: waiting for it to stop")
+	})
 
 	previous.Process.Signal(syscall.SIGTERM)
 	if err := previous.Wait(); err != nil {
