@@ -1,7 +1,6 @@
 package test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,10 +24,7 @@ func (s *pop3System) startIMAPd(tlsPort bool) (port, tport int) {
 // put in `out`, as JSON.
 func (s *pop3System) imaplib(script string, port int, args ...string) map[string]any {
 	s.t.Helper()
-	prelude := `import imaplib, json, sys, ssl, time, re
-port = int(sys.argv[1])
-argv = sys.argv[2:]
-out = {}
+	prelude := `import imaplib, time, re
 def s(x):
     if isinstance(x, bytes): return x.decode("latin-1")
     if isinstance(x, (list, tuple)): return [s(y) for y in x]
@@ -39,16 +35,7 @@ def raw(M, cmd):
         l = M.readline().decode("latin-1"); lines.append(l.strip())
         if l.startswith(tag.decode()): return lines
 `
-	cmd := exec.Command("python3", append([]string{"-c", prelude + script + "\nprint(json.dumps(out))", strconv.Itoa(port)}, args...)...)
-	r := runCmd(s.t, cmd)
-	if r.code != 0 {
-		s.t.Fatalf("python: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	out := map[string]any{}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		s.t.Fatalf("python output %q: %v", r.stdout, err)
-	}
-	return out
+	return s.python(prelude, script, port, args...)
 }
 
 // ls lists a Maildir subdirectory.

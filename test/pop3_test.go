@@ -130,7 +130,15 @@ func (s *pop3System) startServer(prog, proto string, tlsPort bool) (port, tport 
 // and returns what it printed as JSON.
 func (s *pop3System) poplib(script string, port int, args ...string) map[string]any {
 	s.t.Helper()
-	prelude := "import poplib, json, sys, ssl, hashlib\nport = int(sys.argv[1])\nargv = sys.argv[2:]\nout = {}\n"
+	return s.python("import poplib, hashlib\n", script, port, args...)
+}
+
+// python runs prelude and script with json, sys and ssl imported, `port`
+// and `argv` (the rest) set from the command line and `out` = {}, and
+// returns `out` as the script left it.
+func (s *pop3System) python(prelude, script string, port int, args ...string) map[string]any {
+	s.t.Helper()
+	prelude = "import json, sys, ssl\nport = int(sys.argv[1])\nargv = sys.argv[2:]\nout = {}\n" + prelude
 	cmd := exec.Command("python3", append([]string{"-c", prelude + script + "\nprint(json.dumps(out))", strconv.Itoa(port)}, args...)...)
 	r := runCmd(s.t, cmd)
 	if r.code != 0 {
@@ -268,23 +276,10 @@ out["quit"] = p.quit().decode()
 		t.Errorf("TOP 3 2: %s", got)
 	}
 	// QUIT removed message 2 and flagged the retrieved ones seen.
-	names := pop3Names(t, filepath.Join(dir, "cur"))
+	names := lsDir(t, filepath.Join(dir, "cur"))
 	if got := strings.Join(names, " "); got != "1700000001.M1P1.h:2,S 1700000003.M3P3.h:2,S" {
 		t.Errorf("cur/ after QUIT: %s", got)
 	}
-}
-
-func pop3Names(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // DELE then QUIT removes; DELE then a dropped connection keeps.
@@ -299,7 +294,7 @@ p.dele(1); p.dele(2)
 p.sock.close()  # dropped: no QUIT
 `, port)
 	time.Sleep(200 * time.Millisecond)
-	if n := len(pop3Names(t, filepath.Join(dir, "cur"))); n != 2 {
+	if n := len(lsDir(t, filepath.Join(dir, "cur"))); n != 2 {
 		t.Fatalf("after DELE and a drop: %d messages; want 2 kept", n)
 	}
 	out := s.poplib(`
@@ -312,7 +307,7 @@ out["quit"] = p.quit().decode()
 	if fmt.Sprint(out["stat"]) != "[2 26]" || !strings.Contains(out["quit"].(string), "(1 messages left)") {
 		t.Errorf("second session: %v", out)
 	}
-	if names := pop3Names(t, filepath.Join(dir, "cur")); len(names) != 1 || !strings.HasPrefix(names[0], "2.b.h") {
+	if names := lsDir(t, filepath.Join(dir, "cur")); len(names) != 1 || !strings.HasPrefix(names[0], "2.b.h") {
 		t.Errorf("after DELE 1 and QUIT: %q", names)
 	}
 }
@@ -674,7 +669,7 @@ func TestPOP3InetdFetchmail(t *testing.T) {
 	if !strings.Contains(got, "\n..dot line\n") {
 		t.Errorf("BSMTP output lacks the stuffed dot line")
 	}
-	if names := pop3Names(t, filepath.Join(md, "cur")); len(names) != 0 {
+	if names := lsDir(t, filepath.Join(md, "cur")); len(names) != 0 {
 		t.Errorf("%d messages left after fetchmail; want all deleted", len(names))
 	}
 }
