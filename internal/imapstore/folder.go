@@ -132,7 +132,7 @@ func readUIDList(dir string) (*uidList, error) {
 	count := strings.Count(body, "\n")
 	slab := make([]message, count)
 	l.entries = make([]*message, count)
-	names := make([]string, count)
+	rising := true // names in rising order are unique
 	for i := range count {
 		end := strings.IndexByte(body, '\n')
 		line := body[:end]
@@ -141,9 +141,10 @@ func readUIDList(dir string) (*uidList, error) {
 		if !parseEntry(m, line) || m.uid >= l.next || i > 0 && m.uid <= slab[i-1].uid {
 			return nil, nil // UIDs must rise below UIDNEXT
 		}
-		l.entries[i], names[i] = m, m.base
+		l.entries[i] = m
+		rising = rising && (i == 0 || slab[i-1].base < m.base)
 	}
-	if !unique(names) {
+	if !rising && !unique(l.entries) {
 		return nil, nil
 	}
 	return l, nil
@@ -199,33 +200,24 @@ func decimal(s string) (int64, bool) {
 	return n, true
 }
 
-// unique reports whether no name is given twice. Names in rising order
-// are (the usual case: UIDs are given in delivery order and names start
-// with the delivery time); otherwise it sorts 64-bit hashes of the names
-// (a map of 100,000 names costs twice as much) and compares the names
-// themselves only when two hashes are equal.
-func unique(names []string) bool {
-	rising := true
-	for i := 1; i < len(names) && rising; i++ {
-		rising = names[i-1] < names[i]
-	}
-	if rising {
-		return true
-	}
+// unique reports whether no two messages have the same name. It sorts
+// 64-bit hashes of the names (a map of 100,000 names costs twice as much)
+// and compares the names themselves only when two hashes are equal.
+func unique(msgs []*message) bool {
 	seed := maphash.MakeSeed()
-	hashes := make([]uint64, len(names))
-	for i, n := range names {
-		hashes[i] = maphash.String(seed, n)
+	hashes := make([]uint64, len(msgs))
+	for i, m := range msgs {
+		hashes[i] = maphash.String(seed, m.base)
 	}
 	slices.Sort(hashes)
 	for i := 1; i < len(hashes); i++ {
 		if hashes[i] == hashes[i-1] {
-			seen := make(map[string]bool, len(names))
-			for _, n := range names {
-				if seen[n] {
+			seen := make(map[string]bool, len(msgs))
+			for _, m := range msgs {
+				if seen[m.base] {
 					return false
 				}
-				seen[n] = true
+				seen[m.base] = true
 			}
 			return true
 		}
