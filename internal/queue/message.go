@@ -190,15 +190,17 @@ func (m *Message) appendState(line []byte) error {
 	return m.state.Sync()
 }
 
-// Remove deletes a finished message from the queue; the lock goes with it.
+// Remove deletes a finished message from the queue, and the outcomes noted
+// of it with it; the lock goes too. When it fails before the message is
+// gone, Close still writes the notes.
 func (m *Message) Remove() error {
 	id := m.env.ID
-	m.noted = nil
 	_, err := os.Lstat(m.q.path(stateDir, id))
 	logged := err == nil || m.state != nil
 	if err := os.Remove(m.q.path(msgDir, id)); err != nil {
-		return fmt.Errorf("queue %s: remove: %w", id, err)
+		return fmt.Errorf("queue %s: remove: %w", id, err) // Close writes the notes
 	}
+	m.noted = nil // the message is gone, and what was noted of it
 	if !logged {
 		// Without a log the removal needs no fsync: were it undone by a
 		// crash, the message would come back with no recipient done, and
