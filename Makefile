@@ -59,6 +59,7 @@ bench: build
 	$(GO) run ./bench/relay
 	$(GO) run ./bench/pop3
 	$(GO) run ./bench/smtp
+	$(GO) run ./bench/smtp -e2e
 	$(GO) run ./bench/imap
 
 demo: build
