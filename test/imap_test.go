@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startIMAPd runs the standalone imapd on 127.0.0.1 ports until the test
@@ -318,6 +319,66 @@ A.logout(); B.logout()
 	}
 	if !strings.HasPrefix(str(out["idle_cont"]), "+") || str(out["idle_update"]) != "* 3 EXISTS\r\n" || !strings.Contains(str(out["idle_done"]), "OK") {
 		t.Errorf("IDLE: %q %q %q", out["idle_cont"], out["idle_update"], out["idle_done"])
+	}
+}
+
+// A SELECT of a settled, unchanged folder is answered from the UID list
+// without making its records (imapstore's lazy SELECT): what another
+// session and deliver(8) change before the selecting session's first
+// command is still reported, and FETCH, STORE, EXPUNGE and SEARCH then
+// see the folder as it is.
+func TestIMAPLazySelectSeesChangesBeforeFirstCommand(t *testing.T) {
+	s := newPOP3System(t)
+	dir := s.mailbox("alice", map[string]string{
+		"cur/1000000001.M1P1.h:2,S": "Subject: a\n\n1\n",
+		"cur/1000000002.M1P1.h:2,":  "Subject: b\n\n2\n",
+		"cur/1000000003.M1P1.h:2,F": "Subject: c\n\n3\n",
+	})
+	old := time.Now().Add(-time.Hour)
+	for _, sub := range []string{"new", "cur"} {
+		if err := os.Chtimes(filepath.Join(dir, sub), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port, _ := s.startIMAPd(false)
+	// The first session writes the UID list, settled.
+	s.imaplib(`M = imaplib.IMAP4("127.0.0.1", port); M.login("alice", "tanstaaf"); M.select("INBOX"); M.logout()`, port)
+	list, err := os.ReadFile(filepath.Join(dir, "yubin-uidlist"))
+	if head, _, _ := strings.Cut(string(list), "\n"); err != nil || !strings.HasSuffix(head, " 1") {
+		t.Fatalf("UID list not settled: %q, %v", head, err)
+	}
+	out := s.imaplib(`
+B = imaplib.IMAP4("127.0.0.1", port); B.login("alice", "tanstaaf")
+out["select"] = s(B.select("INBOX")[1]) + s(B.response("UNSEEN")[1])
+A = imaplib.IMAP4("127.0.0.1", port); A.login("alice", "tanstaaf"); A.select("INBOX")
+A.store("1", "+FLAGS", "\\Flagged")
+A.store("2", "+FLAGS", "\\Deleted"); A.expunge(); A.logout()
+import subprocess, os
+d = subprocess.run([argv[0], "alice"], input=b"Subject: d\n\n4\n", env=dict(os.environ, YUBIN_CONF=argv[1]), capture_output=True)
+out["deliver"] = [d.returncode, s(d.stderr)]
+B.noop()
+out["fetch"] = s(B.untagged_responses.pop("FETCH", []))
+out["expunge"] = s(B.untagged_responses.pop("EXPUNGE", []))
+out["exists"] = s(B.untagged_responses.pop("EXISTS", [])[-1:])
+out["flags"] = s(B.fetch("1:*", "(UID FLAGS)")[1])
+B.store("1", "+FLAGS", "\\Deleted")
+out["expunged"] = s(B.expunge()[1])
+out["search"] = s(B.uid("SEARCH", "ALL")[1])
+B.logout()
+`, port, filepath.Join(binDir, "deliver"), s.conf)
+	for k, want := range map[string]string{
+		"select":   "[3 2]",
+		"deliver":  "[0 ]",
+		"fetch":    `[1 (UID 1 FLAGS (\Flagged \Seen))]`,
+		"expunge":  "[2]",
+		"exists":   "[3]",
+		"flags":    `[1 (UID 1 FLAGS (\Flagged \Seen)) 2 (UID 3 FLAGS (\Flagged)) 3 (UID 4 FLAGS (\Recent))]`,
+		"expunged": "[1]",
+		"search":   "[3 4]",
+	} {
+		if got := str(out[k]); got != want {
+			t.Errorf("%s: %s, want %s", k, got, want)
+		}
 	}
 }
 

@@ -71,7 +71,7 @@ func (f *folder) store(msgs []incoming) ([]imap.UID, error) {
 	}
 	uids := make([]imap.UID, len(msgs))
 	for i, n := range names {
-		for _, m := range f.msgs {
+		for _, m := range f.messages() {
 			if m.base == n {
 				uids[i] = m.uid
 				if m.size < 0 {
@@ -200,8 +200,7 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 		if err := w.WriteExpunge(uint32(i + 1)); err != nil {
 			return err
 		}
-		sel.view = append(sel.view[:i], sel.view[i+1:]...)
-		sel.told = append(sel.told[:i], sel.told[i+1:]...)
+		sel.drop(i)
 	}
 	return nil
 }

@@ -62,12 +62,14 @@
 //	UID SIZE DATE PLACE UNIQUE-NAME
 //	...
 //
-// one line per message in UID order (parsed in one pass at every SELECT:
-// the names are substrings of the file's one string, the records one
-// slice, the names checked unique by sorted 64-bit hashes). UNIQUE-NAME is the file name up to
-// ":2,"; PLACE is "n" (in new/) or "c,LETTERS" (in cur/ with those flags);
-// SIZE is the size as sent and DATE the internal date (Unix seconds), each
-// "-" until first needed. The stamps are new/'s and cur/'s modification
+// one line per message in UID order, read and checked in one pass at every
+// SELECT (UIDs rising below UIDNEXT, names unique: rising, or else by sorted
+// 64-bit hashes) and parsed into records later, once, at the first command
+// that needs them (the names are substrings of the file's one string, the
+// records one slice). UNIQUE-NAME is the file name up to ":2,"; PLACE is
+// "n" (in new/) or "c,LETTERS" (in cur/ with those flags); SIZE is the
+// size as sent and DATE the internal date (Unix seconds), each "-" until
+// first needed. The stamps are new/'s and cur/'s modification
 // time (ns), inode and size, "MTIME:INO:SIZE", when the list was written,
 // and SETTLED is 1 when both were then more than a second old.
 //
@@ -88,11 +90,21 @@
 // runs or crashes happen. A missing or damaged list (UIDs not rising,
 // names given twice) starts again with a new UIDVALIDITY: the time, or the
 // last one given plus one (the lock file holds the last one, in decimal, so
-// that a list rebuilt within the same second gets a new one). So SELECT,
-// FETCH FLAGS or RFC822.SIZE and searches on flags or sizes of an unchanged
-// folder read neither the directory nor a message file; a size not yet in
-// the list comes from a ",W=" in the name (Dovecot's) or from reading the
-// file once.
+// that a list rebuilt within the same second gets a new one).
+//
+// A SELECT or EXAMINE whose rescan takes the list for the directory, with
+// no records of the session's to merge it with (its first of the folder),
+// answers from the check alone: the number of lines, the first without S
+// (UNSEEN), UIDNEXT and UIDVALIDITY, and no \Recent (SELECT takes the list
+// so only when no line is in new/; otherwise it lists and moves them). The
+// session's view (the sequence numbers) is made at the first command that
+// needs it, from the lines checked at SELECT with the flags they gave, so
+// that what others changed meanwhile is reported as after any SELECT; a
+// rescan before that parses the lines first, to merge them with the
+// directory. So SELECT, FETCH FLAGS or RFC822.SIZE and searches on flags
+// or sizes of an unchanged folder read neither the directory nor a
+// message file; a size not yet in the list comes from a ",W=" in the name
+// (Dovecot's) or from reading the file once.
 //
 // Writes: APPEND, COPY and MOVE deliver through internal/maildir (tmp/,
 // fsync, link into new/, fsync new/; Maildir++ quota), then under the lock

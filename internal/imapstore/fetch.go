@@ -117,7 +117,7 @@ func (s *Session) markSeen(seqs []uint32) {
 	}
 	defer unlock()
 	for _, seq := range seqs {
-		m := sel.view[seq-1]
+		m := sel.messages()[seq-1]
 		if hasLetter(m, 'S') {
 			continue
 		}

@@ -59,7 +59,8 @@ type folder struct {
 	dir         string
 	uidValidity uint32
 	uidNext     imap.UID
-	msgs        []*message // by UID
+	recs        []*message // by UID; read through messages()
+	lazy        *entries   // when not nil, the records are these lines', made on first need
 	keywords    []string   // letter 'a'+i is keywords[i]
 
 	stamps   [3]fileStamp // new/, cur/, the UID list at the last rescan
@@ -67,6 +68,17 @@ type folder struct {
 	movedNew bool         // the last rescan moved new/ to cur/
 	saved    bool         // the UID list on disk holds all msgs knows, as of stamps
 	gen      int          // counts the rescans, so that a session can skip comparing
+}
+
+// messages returns the folder's records by UID. After a rescan that took
+// a settled list for the directory and had no records to merge it with
+// (a session's first SELECT), they are parsed from the list's lines here,
+// at their first use, not at SELECT.
+func (f *folder) messages() []*message {
+	if f.lazy != nil {
+		f.recs, f.lazy = f.lazy.records(), nil
+	}
+	return f.recs
 }
 
 // lock takes the folder's lock (flock on yubin-uidlist.lock) and returns
@@ -87,7 +99,7 @@ func (f *folder) lock() (func(), error) {
 type uidList struct {
 	validity uint32
 	next     imap.UID
-	entries  []*message // by UID
+	entries  *entries // by UID
 	// The stamps of new/ and cur/ that the entries' places and flags
 	// describe, and whether they had settled (were a second old) then:
 	// only then may a later rescan take the list for the directory.
@@ -95,10 +107,43 @@ type uidList struct {
 	settled bool
 }
 
+// entries are the lines of a UID list, checked when read and parsed into
+// records on first need (records): a SELECT of a folder the list stands
+// for needs only their count, the first without \Seen and whether any is
+// in new/, which the check finds without making 100,000 records.
+type entries struct {
+	text        string // the lines "UID SIZE DATE PLACE UNIQUE-NAME\n"
+	count       int
+	firstUnseen int  // the sequence number of the first without 'S', 0: none
+	inNew       bool // an entry's PLACE is "n"
+	parsed      bool
+	msgs        []*message // once parsed
+	infos       []string   // the flags of msgs[i] as the list gave them
+}
+
+// records parses the lines (already checked) into records, once: the names
+// are substrings of the list's text, the records one slice.
+func (es *entries) records() []*message {
+	if es.parsed {
+		return es.msgs
+	}
+	slab := make([]message, es.count)
+	es.msgs, es.infos = make([]*message, es.count), make([]string, es.count)
+	body := es.text
+	for i := range slab {
+		end := strings.IndexByte(body, '\n')
+		parseEntry(&slab[i], body[:end])
+		body = body[end+1:]
+		es.msgs[i], es.infos[i] = &slab[i], slab[i].info
+	}
+	es.parsed = true
+	return es.msgs
+}
+
 // readUIDList reads dir's UID list. A missing or unreadable list is
 // (nil, nil): the caller starts a new one with a new UIDVALIDITY. Every
-// SELECT reads it, so it is parsed in one pass with few allocations: the
-// names are substrings of the file's bytes, the records one slice.
+// SELECT reads it, so it is only checked there, in one pass that makes
+// nothing per line: the records are made on first need (entries.records).
 func readUIDList(dir string) (*uidList, error) {
 	data, err := readWhole(filepath.Join(dir, uidListFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -129,24 +174,28 @@ func readUIDList(dir string) (*uidList, error) {
 		}
 		l.dirs[i] = st
 	}
-	count := strings.Count(body, "\n")
-	slab := make([]message, count)
-	l.entries = make([]*message, count)
+	es := &entries{text: body}
+	var m, prev message
 	rising := true // names in rising order are unique
-	for i := range count {
-		end := strings.IndexByte(body, '\n')
+	for body != "" {
+		end := strings.IndexByte(body, '\n') // the text ends with one
 		line := body[:end]
 		body = body[end+1:]
-		m := &slab[i]
-		if !parseEntry(m, line) || m.uid >= l.next || i > 0 && m.uid <= slab[i-1].uid {
+		if !parseEntry(&m, line) || m.uid >= l.next || es.count > 0 && m.uid <= prev.uid {
 			return nil, nil // UIDs must rise below UIDNEXT
 		}
-		l.entries[i] = m
-		rising = rising && (i == 0 || slab[i-1].base < m.base)
+		rising = rising && (es.count == 0 || prev.base < m.base)
+		es.count++
+		if es.firstUnseen == 0 && !hasLetter(&m, 'S') {
+			es.firstUnseen = es.count
+		}
+		es.inNew = es.inNew || m.sub == "new"
+		prev = m
 	}
-	if !rising && !unique(l.entries) {
+	if !rising && !unique(es.records()) {
 		return nil, nil
 	}
+	l.entries = es
 	return l, nil
 }
 
@@ -304,7 +353,7 @@ func listDir(dir string) (listing, error) {
 	return l, nil
 }
 
-// sync brings f.msgs up to date with the directory under the folder lock:
+// sync brings the records up to date with the directory under the folder lock:
 // messages of new/ are moved to cur/ (and become \Recent) when moveNew,
 // messages gone from the directory leave the list, new ones get the next
 // UIDs, and the UID list is rewritten when anything changed, so that no
@@ -394,6 +443,7 @@ func (f *folder) dirStamps() (st [2]fileStamp, ok bool) {
 // settled (changed last a second before it started).
 func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 	start := time.Now()
+	old := f.messages() // the session's records, with what it learnt
 	pre, preOK := f.dirStamps()
 	list, err := readUIDList(f.dir)
 	if err != nil {
@@ -403,7 +453,7 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 	if list == nil {
 		// No list (first use, or lost): every message gets a new UID, so
 		// UIDVALIDITY must change (RFC 9051 §2.3.1.1).
-		list = &uidList{validity: uint32(time.Now().Unix()), next: 1}
+		list = &uidList{validity: uint32(time.Now().Unix()), next: 1, entries: &entries{parsed: true}}
 		last := max(f.uidValidity, lastValidity(f.dir))
 		if last >= list.validity {
 			list.validity = last + 1
@@ -419,21 +469,16 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 	// The list describes the directory when nothing changed in new/ or
 	// cur/ since it was written and they had settled then; new/ must be
 	// listed anyway when its messages are to move.
-	useList := preOK && list.settled && list.dirs == pre
-	if useList && moveNew {
-		for _, e := range list.entries {
-			if e.sub == "new" {
-				useList = false
-				break
-			}
-		}
-	}
+	useList := preOK && list.settled && list.dirs == pre && !(moveNew && list.entries.inNew)
+	// Then, with no records of the session's to merge them with, the
+	// list's records are all there is: they are parsed on first need.
+	lazy := useList && len(old) == 0
 	var files listing // nil when the list stands for the directory
 	if !useList {
 		if files, err = listDir(f.dir); err != nil {
 			return false, err
 		}
-		for _, e := range list.entries {
+		for _, e := range list.entries.records() {
 			if _, ok := files[e.base]; !ok {
 				// Gone, or being renamed while we read: read once more
 				// before forgetting a UID for good.
@@ -446,9 +491,13 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 	}
 	movedAny := false
 	richer := false // the session knows sizes or dates the list lacks
-	msgs := make([]*message, 0, len(list.entries))
-	j := 0 // f.msgs and the list are both in UID order: merge them
-	for _, e := range list.entries {
+	var listed []*message
+	if !lazy {
+		listed = list.entries.records()
+	}
+	msgs := make([]*message, 0, len(listed))
+	j := 0 // old and the list are both in UID order: merge them
+	for _, e := range listed {
 		if files != nil {
 			fi, ok := files[e.base]
 			if !ok {
@@ -458,24 +507,24 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 			delete(files, e.base) // what stays is new
 			e.sub, e.info = fi[0], fi[1]
 		}
-		for j < len(f.msgs) && f.msgs[j].uid < e.uid {
+		for j < len(old) && old[j].uid < e.uid {
 			j++
 		}
-		if j < len(f.msgs) && f.msgs[j].uid == e.uid && f.msgs[j].base == e.base {
+		if j < len(old) && old[j].uid == e.uid && old[j].base == e.base {
 			// The session's own record, so that what it cached (sizes,
 			// dates) stays and is written down.
-			old := f.msgs[j]
-			if old.size >= 0 && e.size < 0 || old.date > 0 && e.date == 0 {
+			o := old[j]
+			if o.size >= 0 && e.size < 0 || o.date > 0 && e.date == 0 {
 				richer = true
 			}
-			if old.size < 0 {
-				old.size = e.size
+			if o.size < 0 {
+				o.size = e.size
 			}
-			if old.date == 0 {
-				old.date = e.date
+			if o.date == 0 {
+				o.date = e.date
 			}
-			old.sub, old.info = e.sub, e.info
-			e = old
+			o.sub, o.info = e.sub, e.info
+			e = o
 		}
 		msgs = append(msgs, e)
 	}
@@ -522,11 +571,17 @@ func (f *folder) rescan(moveNew, flush bool) (bool, error) {
 		// Stamps from after the listing: "settled" says no change can
 		// hide behind them.
 		list.dirs, list.settled = post, settled
+		if lazy {
+			msgs, lazy = list.entries.records(), false
+		}
 		if err := writeUIDList(f.dir, list, msgs); err != nil {
 			return false, err
 		}
 	}
-	f.uidValidity, f.uidNext, f.msgs = list.validity, list.next, msgs
+	f.uidValidity, f.uidNext, f.recs, f.lazy = list.validity, list.next, msgs, nil
+	if lazy {
+		f.lazy = list.entries
+	}
 	f.saved = dirty || current
 	return settled, nil
 }

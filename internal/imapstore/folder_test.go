@@ -51,7 +51,7 @@ func TestSyncForeignMaildir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, m := range f.msgs {
+	for _, m := range f.messages() {
 		got = append(got, fmt.Sprintf("%d %s %s %v", m.uid, m.base[:10], m.sub, f.flags(m)))
 	}
 	want := []string{
@@ -72,10 +72,10 @@ func TestSyncForeignMaildir(t *testing.T) {
 		lines[1] != "1 13 - c, 1600000001.M1P9.host,S=12,W=13" {
 		t.Errorf("UID list:\n%s", list)
 	}
-	if s := f.sizeOf(f.msgs[0]); s != 13 {
+	if s := f.sizeOf(f.messages()[0]); s != 13 {
 		t.Errorf("size from W= is %d, want 13", s)
 	}
-	if s := f.sizeOf(f.msgs[2]); s != 14 {
+	if s := f.sizeOf(f.messages()[2]); s != 14 {
 		t.Errorf("size counted = %d, want 14", s)
 	}
 
@@ -85,12 +85,12 @@ func TestSyncForeignMaildir(t *testing.T) {
 	if err := g.sync(true); err != nil {
 		t.Fatal(err)
 	}
-	if g.uidValidity != f.uidValidity || g.uidNext != 5 || len(g.msgs) != 4 || g.msgs[3].recent || g.msgs[2].size != 14 {
-		t.Errorf("second session: validity %d/%d next %d msgs %d size %d", g.uidValidity, f.uidValidity, g.uidNext, len(g.msgs), g.msgs[2].size)
+	if g.uidValidity != f.uidValidity || g.uidNext != 5 || len(g.messages()) != 4 || g.messages()[3].recent || g.messages()[2].size != 14 {
+		t.Errorf("second session: validity %d/%d next %d msgs %d size %d", g.uidValidity, f.uidValidity, g.uidNext, len(g.messages()), g.messages()[2].size)
 	}
-	for i, m := range g.msgs {
-		if m.uid != f.msgs[i].uid || m.base != f.msgs[i].base {
-			t.Errorf("message %d: UID %d %s, was %d %s", i, m.uid, m.base, f.msgs[i].uid, f.msgs[i].base)
+	for i, m := range g.messages() {
+		if m.uid != f.messages()[i].uid || m.base != f.messages()[i].base {
+			t.Errorf("message %d: UID %d %s, was %d %s", i, m.uid, m.base, f.messages()[i].uid, f.messages()[i].base)
 		}
 	}
 
@@ -100,8 +100,8 @@ func TestSyncForeignMaildir(t *testing.T) {
 	if err := g.sync(false); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(g.msgs); n != 4 || g.msgs[3].uid != 5 || g.msgs[3].sub != "new" || g.uidNext != 6 {
-		t.Errorf("after an expunge and a delivery: %d messages, last UID %d in %s, next %d", n, g.msgs[n-1].uid, g.msgs[n-1].sub, g.uidNext)
+	if n := len(g.messages()); n != 4 || g.messages()[3].uid != 5 || g.messages()[3].sub != "new" || g.uidNext != 6 {
+		t.Errorf("after an expunge and a delivery: %d messages, last UID %d in %s, next %d", n, g.messages()[n-1].uid, g.messages()[n-1].sub, g.uidNext)
 	}
 }
 
@@ -140,8 +140,8 @@ func TestDamagedUIDList(t *testing.T) {
 	if err := g.sync(true); err != nil {
 		t.Fatal(err)
 	}
-	if g.uidValidity <= v || len(g.msgs) != 1 || g.msgs[0].uid != 1 {
-		t.Errorf("rebuilt: validity %d (was %d), %d messages", g.uidValidity, v, len(g.msgs))
+	if g.uidValidity <= v || len(g.messages()) != 1 || g.messages()[0].uid != 1 {
+		t.Errorf("rebuilt: validity %d (was %d), %d messages", g.uidValidity, v, len(g.messages()))
 	}
 }
 
@@ -174,7 +174,7 @@ func TestConcurrentDeliveryKeepsUIDs(t *testing.T) {
 	check := func(f *folder) {
 		mu.Lock()
 		defer mu.Unlock()
-		for _, m := range f.msgs {
+		for _, m := range f.messages() {
 			if u, ok := uidOf[m.base]; ok && u != m.uid {
 				t.Errorf("%s had UID %d, now %d", m.base, u, m.uid)
 			}
@@ -196,10 +196,10 @@ func TestConcurrentDeliveryKeepsUIDs(t *testing.T) {
 					return
 				}
 				check(f)
-				if s == 1 && len(f.msgs) > 0 {
+				if s == 1 && len(f.messages()) > 0 {
 					// Flag changes: renames in cur/.
 					unlock, _ := f.lock()
-					m := f.msgs[len(f.msgs)/2]
+					m := f.messages()[len(f.messages())/2]
 					if m.sub == "cur" {
 						info, _ := f.letters(append(f.flags(m), imap.FlagSeen))
 						f.setInfo(m, info)
@@ -220,8 +220,8 @@ func TestConcurrentDeliveryKeepsUIDs(t *testing.T) {
 	f := &folder{dir: dir}
 	f.sync(false)
 	check(f)
-	if len(f.msgs) != n || f.uidNext != n+1 {
-		t.Errorf("%d messages, UIDNEXT %d; want %d, %d", len(f.msgs), f.uidNext, n, n+1)
+	if len(f.messages()) != n || f.uidNext != n+1 {
+		t.Errorf("%d messages, UIDNEXT %d; want %d, %d", len(f.messages()), f.uidNext, n, n+1)
 	}
 }
 
@@ -238,13 +238,27 @@ func FuzzReadUIDList(f *testing.F) {
 		if err != nil || l == nil {
 			return
 		}
+		// What the check found (SELECT's answer) is what the records say.
+		es := l.entries
+		count, firstUnseen, inNew := es.count, es.firstUnseen, es.inNew
 		var last imap.UID
 		names := map[string]bool{}
-		for _, e := range l.entries {
+		unseen, anyNew := 0, false
+		for i, e := range es.records() {
 			if e.uid <= last || e.uid >= l.next || names[e.base] {
 				t.Fatalf("bad entry %+v after UID %d (next %d)", e, last, l.next)
 			}
 			last, names[e.base] = e.uid, true
+			if unseen == 0 && !hasLetter(e, 'S') {
+				unseen = i + 1
+			}
+			anyNew = anyNew || e.sub == "new"
+			if es.infos[i] != e.info {
+				t.Fatalf("entry %d: flags %q, told %q", i, e.info, es.infos[i])
+			}
+		}
+		if len(es.records()) != count || unseen != firstUnseen || anyNew != inNew {
+			t.Fatalf("checked %d, unseen %d, new %v; parsed %d, %d, %v", count, firstUnseen, inNew, len(es.records()), unseen, anyNew)
 		}
 	})
 }
@@ -270,8 +284,8 @@ func TestSettledListStandsForTheDirectory(t *testing.T) {
 	if err := g.sync(true); err != nil {
 		t.Fatal(err)
 	}
-	if len(g.msgs) != 2 || g.msgs[0].info != "S" || g.msgs[1].uid != 2 {
-		t.Errorf("from the list: %+v %+v", g.msgs[0], g.msgs[1])
+	if len(g.messages()) != 2 || g.messages()[0].info != "S" || g.messages()[1].uid != 2 {
+		t.Errorf("from the list: %+v %+v", g.messages()[0], g.messages()[1])
 	}
 	// A delivery and a flag change by others.
 	os.WriteFile(filepath.Join(dir, "new", "3.c"), []byte("S: c\n\n"), 0o600)
@@ -280,8 +294,8 @@ func TestSettledListStandsForTheDirectory(t *testing.T) {
 	if err := h.sync(false); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.msgs) != 3 || h.msgs[1].info != "F" || h.msgs[2].sub != "new" || h.msgs[2].uid != 3 {
-		t.Errorf("after changes: %d messages, %+v %+v", len(h.msgs), h.msgs[1], h.msgs[len(h.msgs)-1])
+	if len(h.messages()) != 3 || h.messages()[1].info != "F" || h.messages()[2].sub != "new" || h.messages()[2].uid != 3 {
+		t.Errorf("after changes: %d messages, %+v %+v", len(h.messages()), h.messages()[1], h.messages()[len(h.messages())-1])
 	}
 }
 
@@ -305,10 +319,10 @@ func TestSaveCacheWritesOnlyWhatIsNew(t *testing.T) {
 	if err := f.sync(true); err != nil {
 		t.Fatal(err)
 	}
-	if f.msgs[0].size != -1 {
-		t.Fatalf("size %d before reading", f.msgs[0].size)
+	if f.messages()[0].size != -1 {
+		t.Fatalf("size %d before reading", f.messages()[0].size)
 	}
-	if _, err := f.readFile(f.msgs[0]); err != nil {
+	if _, err := f.readFile(f.messages()[0]); err != nil {
 		t.Fatal(err)
 	}
 	before := inode()
@@ -319,8 +333,8 @@ func TestSaveCacheWritesOnlyWhatIsNew(t *testing.T) {
 		t.Fatal("a learnt size was not written down")
 	}
 	list, _ := readUIDList(dir)
-	if list.entries[0].size != int64(len("S: a\r\n\r\nbody\r\n")) || list.entries[1].size != -1 {
-		t.Errorf("sizes in the list: %d, %d", list.entries[0].size, list.entries[1].size)
+	if list.entries.records()[0].size != int64(len("S: a\r\n\r\nbody\r\n")) || list.entries.records()[1].size != -1 {
+		t.Errorf("sizes in the list: %d, %d", list.entries.records()[0].size, list.entries.records()[1].size)
 	}
 	g := &folder{dir: dir}
 	if err := g.sync(true); err != nil {

@@ -394,10 +394,11 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 		return nil, s.fault("status "+name, err)
 	}
 	data := &imap.StatusData{Mailbox: name}
-	n := uint32(len(f.msgs))
+	msgs := f.messages()
+	n := uint32(len(msgs))
 	var unseen, deleted, recent uint32
 	var size int64
-	for _, m := range f.msgs {
+	for _, m := range msgs {
 		if !hasLetter(m, 'S') {
 			unseen++
 		}

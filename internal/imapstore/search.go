@@ -25,7 +25,7 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		seqSet imap.SeqSet
 		uidSet imap.UIDSet
 	)
-	for i, m := range sel.view {
+	for i, m := range sel.messages() {
 		seq := uint32(i + 1)
 		c := &candidate{sel: sel, f: sel.f, m: m, seq: seq}
 		if !c.match(criteria) {
@@ -63,12 +63,12 @@ func (sel *selected) static(c *imap.SearchCriteria) {
 			c.UID = append(c.UID, sel.searchRes)
 			continue
 		}
-		seqs = append(seqs, staticSeq(set, uint32(len(sel.view))))
+		seqs = append(seqs, staticSeq(set, uint32(len(sel.messages()))))
 	}
 	c.SeqNum = seqs
 	var last imap.UID
-	if n := len(sel.view); n > 0 {
-		last = sel.view[n-1].uid
+	if view := sel.messages(); len(view) > 0 {
+		last = view[len(view)-1].uid
 	}
 	for i, set := range c.UID {
 		if imap.IsSearchRes(set) {

@@ -40,8 +40,9 @@ type selected struct {
 	name      string
 	f         *folder
 	readOnly  bool
-	view      []*message // sequence number i+1 is view[i]
+	view      []*message // sequence number i+1 is view[i]; read through messages()
 	told      []string   // the flags last sent for view[i]
+	lazy      *entries   // when not nil, view and told are yet to be made from these
 	gen       int        // f.gen when view was last compared with f
 	searchRes imap.UIDSet
 	// fields caches the header fields searched in this session: lower-case
@@ -161,20 +162,31 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err := f.sync(!readOnly); err != nil {
 		return nil, s.fault("select "+name, err)
 	}
-	sel := &selected{name: name, f: f, readOnly: readOnly,
-		view: make([]*message, 0, len(f.msgs)), told: make([]string, 0, len(f.msgs))}
+	// The view is the folder as of this rescan: nothing to compare at the
+	// next poll unless the folder is rescanned meanwhile.
+	sel := &selected{name: name, f: f, readOnly: readOnly, gen: f.gen}
 	data := &imap.SelectData{UIDNext: f.uidNext, UIDValidity: f.uidValidity}
-	for i, m := range f.msgs {
-		sel.view = append(sel.view, m)
-		sel.told = append(sel.told, m.info+recentMark(m))
-		if m.recent {
-			data.NumRecent++
+	if es := f.lazy; es != nil {
+		// The list stood for the folder (nothing recent, nothing in new/
+		// to move): its count and first unseen line are the answer, and
+		// the view is made at the first command that needs it.
+		sel.lazy = es
+		data.NumMessages, data.FirstUnseenSeqNum = uint32(es.count), uint32(es.firstUnseen)
+	} else {
+		msgs := f.messages()
+		sel.view, sel.told = make([]*message, 0, len(msgs)), make([]string, 0, len(msgs))
+		for i, m := range msgs {
+			sel.view = append(sel.view, m)
+			sel.told = append(sel.told, m.info+recentMark(m))
+			if m.recent {
+				data.NumRecent++
+			}
+			if data.FirstUnseenSeqNum == 0 && !hasLetter(m, 'S') {
+				data.FirstUnseenSeqNum = uint32(i + 1)
+			}
 		}
-		if data.FirstUnseenSeqNum == 0 && !hasLetter(m, 'S') {
-			data.FirstUnseenSeqNum = uint32(i + 1)
-		}
+		data.NumMessages = uint32(len(sel.view))
 	}
-	data.NumMessages = uint32(len(sel.view))
 	data.Flags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
 	for _, k := range f.keywords {
 		if k != "" {
@@ -189,6 +201,25 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	s.sel = sel
 	return data, nil
+}
+
+// messages returns the view, making it first when SELECT left it to be
+// made: from the list's lines SELECT counted, with the flags they gave
+// (what the client was told), whatever the folder's rescans found since;
+// the next poll reports the difference.
+func (sel *selected) messages() []*message {
+	if es := sel.lazy; es != nil {
+		// Copies: the view loses expunged messages, told changes.
+		sel.view, sel.told, sel.lazy = slices.Clone(es.records()), slices.Clone(es.infos), nil
+	}
+	return sel.view
+}
+
+// drop takes view[i] out of the view (expunged).
+func (sel *selected) drop(i int) {
+	sel.messages()
+	sel.view = append(sel.view[:i], sel.view[i+1:]...)
+	sel.told = append(sel.told[:i], sel.told[i+1:]...)
 }
 
 func recentMark(m *message) string {
@@ -221,22 +252,22 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		return nil // nothing listed since the last poll
 	}
 	sel.gen = sel.f.gen
-	present := make(map[imap.UID]*message, len(sel.f.msgs))
-	for _, m := range sel.f.msgs {
+	msgs := sel.f.messages()
+	present := make(map[imap.UID]*message, len(msgs))
+	for _, m := range msgs {
 		present[m.uid] = m
 	}
 	if allowExpunge {
-		for i := len(sel.view) - 1; i >= 0; i-- {
+		for i := len(sel.messages()) - 1; i >= 0; i-- {
 			if present[sel.view[i].uid] == nil {
 				if err := w.WriteExpunge(uint32(i + 1)); err != nil {
 					return err
 				}
-				sel.view = append(sel.view[:i], sel.view[i+1:]...)
-				sel.told = append(sel.told[:i], sel.told[i+1:]...)
+				sel.drop(i)
 			}
 		}
 	}
-	for i, m := range sel.view {
+	for i, m := range sel.messages() {
 		cur := present[m.uid]
 		if cur == nil {
 			continue
@@ -254,7 +285,7 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		last = sel.view[n-1].uid
 	}
 	added := false
-	for _, m := range sel.f.msgs {
+	for _, m := range msgs {
 		if m.uid > last {
 			sel.view = append(sel.view, m)
 			sel.told = append(sel.told, m.info+recentMark(m))
@@ -301,7 +332,7 @@ func (sel *selected) forEach(numSet imap.NumSet, fn func(seq uint32, m *message)
 	if imap.IsSearchRes(numSet) {
 		numSet = sel.searchRes
 	}
-	n := len(sel.view)
+	n := len(sel.messages())
 	var spans [][2]int // view indexes, inclusive
 	switch set := numSet.(type) {
 	case imap.SeqSet:
@@ -454,7 +485,7 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		return errReadOnly
 	}
 	var gone []int
-	for i, m := range sel.view {
+	for i, m := range sel.messages() {
 		if hasLetter(m, 'T') && (uids == nil || uids.Contains(m.uid)) {
 			gone = append(gone, i)
 		}
@@ -470,8 +501,7 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		if err := w.WriteExpunge(uint32(i + 1)); err != nil {
 			return err
 		}
-		sel.view = append(sel.view[:i], sel.view[i+1:]...)
-		sel.told = append(sel.told[:i], sel.told[i+1:]...)
+		sel.drop(i)
 	}
 	return nil
 }
@@ -485,7 +515,7 @@ func (s *Session) remove(sel *selected, idx []int) error {
 	}
 	defer unlock()
 	for _, i := range idx {
-		m := sel.view[i]
+		m := sel.messages()[i]
 		err := os.Remove(sel.f.dir + "/" + m.file())
 		if errors.Is(err, fs.ErrNotExist) {
 			if files, lerr := listDir(sel.f.dir); lerr == nil {
