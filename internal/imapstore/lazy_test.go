@@ -57,7 +57,9 @@ func settle(t *testing.T, md string) {
 func session(t *testing.T, opts Options) func(cmd string) string {
 	t.Helper()
 	c, r := serveOne(t, opts, func(c net.Conn) net.Conn { return c })
-	r.ReadString('\n')
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
 	n := 0
 	do := func(cmd string) string {
 		n++

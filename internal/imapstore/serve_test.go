@@ -46,11 +46,13 @@ func serveOne(t *testing.T, opts Options, wrap func(net.Conn) net.Conn) (net.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
+		// The listener closes once it has accepted: closed before, it
+		// would reset the connection waiting in its backlog.
 		c, err := l.Accept()
+		l.Close()
 		if err != nil {
 			return
 		}
@@ -58,6 +60,7 @@ func serveOne(t *testing.T, opts Options, wrap func(net.Conn) net.Conn) (net.Con
 	}()
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
+		l.Close()
 		t.Fatal(err)
 	}
 	// Before the temp dirs go: the session writes its UID lists at the end.
