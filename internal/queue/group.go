@@ -25,6 +25,9 @@ import (
 // instead of 2. A commit alone is a batch of one: no waiting is added.
 // syncfs also writes whatever else is dirty on that filesystem, which is
 // why only a busy server uses a Committer; sendmail commits alone.
+// (Writer.Commit through safeio's shared syncs batches each step on its
+// own; batching the three steps as one batch, as here, halves the flushes:
+// 0.43 against 0.93 per message under smtp-source -s 20, same accept rate.)
 type Committer struct {
 	q     *Queue
 	batch safeio.Batcher[*groupCommit]
