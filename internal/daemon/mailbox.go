@@ -55,12 +55,12 @@ func (m Mailbox) run(c *cli.Context) error {
 		return fail("unexpected argument "+c.Args().First(), status.Usage)
 	}
 	// Each file is stamped before it is read, for a spare's Fresh.
-	stamps := Stamps(config.Path(c.String("C")))
+	stamps := stampFiles(config.Path(c.String("C")))
 	cfg, err := config.Load(c.String("C"))
 	if err != nil {
 		return fail(err.Error(), status.Config)
 	}
-	stamps = append(stamps, Stamps(cfg.UsersFile, cfg.TLSCert, cfg.TLSKey)...)
+	stamps = append(stamps, stampFiles(cfg.UsersFile, cfg.TLSCert, cfg.TLSKey)...)
 	users, err := auth.Open(cfg.UsersFile, cfg.MailOwner)
 	if err != nil {
 		return fail("users_file "+err.Error(), status.Config)
@@ -72,7 +72,7 @@ func (m Mailbox) run(c *cli.Context) error {
 	maillog.Open(m.Name, cfg.MaillogFile)
 	plain, implicit := m.Listen(cfg)
 	r := &Reader{Proto: m.Proto, Plain: plain, Implicit: implicit, TLSName: m.TLSName, Busy: m.Busy, TLS: tlsConfig,
-		Serve: m.Session(cfg, users, tlsConfig), Fresh: func() bool { return Unchanged(stamps) }}
+		Serve: m.Session(cfg, users, tlsConfig), Fresh: func() bool { return unchanged(stamps) }}
 	if code, err := r.Run(c.Bool("i"), c.Bool("tls"), c.String("C")); err != nil {
 		return fail(err.Error(), code)
 	}

@@ -106,17 +106,17 @@ func awaitSession(fresh func() bool) error {
 // errNoSession: the spare was stopped before a connection came.
 var errNoSession = errors.New("spare: no session")
 
-// FileStamp is what tells a file's change: modification time, size, inode.
-type FileStamp struct {
+// fileStamp is what tells a file's change: modification time, size, inode.
+type fileStamp struct {
 	path        string
 	mtime, size int64
 	ino         uint64
 	missing     bool
 }
 
-// Stamps returns the stamps of the files at paths ("" are skipped).
-func Stamps(paths ...string) []FileStamp {
-	var out []FileStamp
+// stampFiles returns the stamps of the files at paths ("" are skipped).
+func stampFiles(paths ...string) []fileStamp {
+	var out []fileStamp
 	for _, p := range paths {
 		if p != "" {
 			out = append(out, stamp(p))
@@ -125,16 +125,16 @@ func Stamps(paths ...string) []FileStamp {
 	return out
 }
 
-func stamp(path string) FileStamp {
+func stamp(path string) fileStamp {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return FileStamp{path: path, missing: true}
+		return fileStamp{path: path, missing: true}
 	}
-	return FileStamp{path: path, mtime: st.Mtim.Nano(), size: st.Size, ino: st.Ino}
+	return fileStamp{path: path, mtime: st.Mtim.Nano(), size: st.Size, ino: st.Ino}
 }
 
-// Unchanged reports whether every file still has its stamp.
-func Unchanged(stamps []FileStamp) bool {
+// unchanged reports whether every file still has its stamp.
+func unchanged(stamps []fileStamp) bool {
 	for _, s := range stamps {
 		if stamp(s.path) != s {
 			return false
